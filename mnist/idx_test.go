@@ -120,7 +120,7 @@ func TestReadIDXHugeClaims(t *testing.T) {
 	cases := map[string][]byte{
 		"4G x 4G":              idxBytes(0x08, []uint32{0xffffffff, 0xffffffff}, seq(10)),
 		"255 dims of 2^32-1":   idxBytes(0x08, bytes255(), nil),
-		"just over the cap":    idxBytes(0x08, []uint32{1 << 15, 1 << 15 + 1}, seq(10)),
+		"just over the cap":    idxBytes(0x08, []uint32{1 << 15, 1<<15 + 1}, seq(10)),
 		"under the cap, short": idxBytes(0x08, []uint32{1000000, 28, 28}, seq(100)),
 	}
 	for name, raw := range cases {

@@ -7,10 +7,17 @@
 //
 //	train, test, err := mnist.LoadDefault()
 //	b, err := mnist.NewBatcher(train, mnist.BatchOptions{BatchSize: 128, Shuffle: true, CropPad: 4, Rand: rng})
-//	x, y := make([]float32, 128*28*28), make([]int, 128)
-//	for n, err := b.NextFloat32(x, y); err != io.EOF; n, err = b.NextFloat32(x, y) { ... }
+//	x, y := make([]float32, 128*1*28*28), make([]int, 128) // NCHW
+//	for {
+//		n, err := b.NextFloat32(x, y) // n examples, normalised and cropped
+//		if err == io.EOF {
+//			break // end of the epoch; the next call starts another
+//		}
+//		...
+//	}
 //
-// LoadDefault finds the data folder with DataDir; Load reads any folder holding the four files.
+// LoadDefault finds the data folder with DataDir (a flag's value can override it through FindDataDir, or the
+// environment variable NEURALODE_MNIST_DIR); Load reads any folder holding the four files.
 package mnist
 
 import (

@@ -33,6 +33,9 @@ type Dynamics struct {
 	ps     *Params
 	sample []int // per-sample state shape
 	dim    int   // elements per sample
+	out    []int // per-sample output shape (== sample for a Dynamics)
+	outDim int
+	square bool // the output must have the input's shape (ODE right-hand sides)
 	opt    Options
 	params []*Param
 	nparam int
@@ -54,8 +57,12 @@ type chunk struct {
 // images). It builds the graph once for a batch of one sample, which registers and
 // initialises the parameters and checks that f has the state's shape.
 func NewDynamics(build BuildFunc, ps *Params, sampleShape []int, opt Options) (*Dynamics, error) {
+	return newDynamics(build, ps, sampleShape, opt, true)
+}
+
+func newDynamics(build BuildFunc, ps *Params, sampleShape []int, opt Options, square bool) (*Dynamics, error) {
 	if build == nil || ps == nil {
-		return nil, errors.New("graph: NewDynamics needs a builder and a parameter set")
+		return nil, errors.New("graph: needs a builder and a parameter set")
 	}
 	if opt.Dtype.Type == nil {
 		opt.Dtype = tensor.Float64
@@ -69,6 +76,9 @@ func NewDynamics(build BuildFunc, ps *Params, sampleShape []int, opt Options) (*
 	if opt.MinChunk <= 0 {
 		opt.MinChunk = 32
 	}
+	if len(sampleShape) == 0 {
+		return nil, errors.New("graph: empty sample shape")
+	}
 	dim := 1
 	for _, s := range sampleShape {
 		if s <= 0 {
@@ -76,10 +86,7 @@ func NewDynamics(build BuildFunc, ps *Params, sampleShape []int, opt Options) (*
 		}
 		dim *= s
 	}
-	if len(sampleShape) == 0 {
-		return nil, errors.New("graph: empty sample shape")
-	}
-	d := &Dynamics{build: build, ps: ps, sample: append([]int(nil), sampleShape...), dim: dim, opt: opt, units: map[unitKey]*unit{}}
+	d := &Dynamics{build: build, ps: ps, sample: append([]int(nil), sampleShape...), dim: dim, opt: opt, units: map[unitKey]*unit{}, square: square}
 	u, err := d.newUnit(1)
 	if err != nil {
 		return nil, err
@@ -210,14 +217,14 @@ func (d *Dynamics) Eval(t float64, y, dydt []float64) error {
 	if err != nil {
 		return err
 	}
-	if len(dydt) != len(y) {
-		return errors.Errorf("graph: Eval: dydt has length %d, state %d", len(dydt), len(y))
+	if len(dydt) != batch*d.outDim {
+		return errors.Errorf("graph: Eval: output has length %d, want %d for a batch of %d", len(dydt), batch*d.outDim, batch)
 	}
 	chunks, err := d.split(batch)
 	if err != nil {
 		return err
 	}
-	n := d.dim
+	n, m := d.dim, d.outDim
 	return run(chunks, func(c *chunk) error {
 		u := c.u
 		if err := u.set(t); err != nil {
@@ -227,7 +234,7 @@ func (d *Dynamics) Eval(t float64, y, dydt []float64) error {
 		if err := u.fwd.Run(); err != nil {
 			return err
 		}
-		return read(u.fwd, u.f, dydt[c.lo*n:c.hi*n])
+		return read(u.fwd, u.f, dydt[c.lo*m:c.hi*m])
 	})
 }
 
@@ -240,8 +247,8 @@ func (d *Dynamics) VJP(t float64, y, a, f, dy, dp []float64) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(a) != len(y) || len(dy) != len(y) || (f != nil && len(f) != len(y)) {
-		return 0, errors.Errorf("graph: VJP: state %d, cotangent %d, dy %d, f %d: lengths must match", len(y), len(a), len(dy), len(f))
+	if m := batch * d.outDim; len(a) != m || len(dy) != len(y) || (f != nil && len(f) != m) {
+		return 0, errors.Errorf("graph: VJP: input %d, cotangent %d (want %d), dy %d (want %d), f %d (want %d or nil)", len(y), len(a), m, len(dy), len(y), len(f), m)
 	}
 	if len(dp) != d.nparam {
 		return 0, errors.Errorf("graph: VJP: dp has length %d, want NumParams %d", len(dp), d.nparam)
@@ -250,7 +257,7 @@ func (d *Dynamics) VJP(t float64, y, a, f, dy, dp []float64) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := d.dim
+	n, m := d.dim, d.outDim
 	err = run(chunks, func(c *chunk) error {
 		u := c.u
 		vp, err := u.vjpProgram()
@@ -261,12 +268,12 @@ func (d *Dynamics) VJP(t float64, y, a, f, dy, dp []float64) (float64, error) {
 			return err
 		}
 		u.write(u.z, y[c.lo*n:c.hi*n])
-		u.write(vp.a, a[c.lo*n:c.hi*n])
+		u.write(vp.a, a[c.lo*m:c.hi*m])
 		if err := vp.p.Run(); err != nil {
 			return err
 		}
 		if f != nil {
-			if err := read(vp.p, u.f, f[c.lo*n:c.hi*n]); err != nil {
+			if err := read(vp.p, u.f, f[c.lo*m:c.hi*m]); err != nil {
 				return err
 			}
 		}

@@ -157,6 +157,8 @@ var dynCases = []dynCase{
 	{"mlp-t", mlpT(8), []int{3}, 4, true},
 	{"conv-t", convT(2, 4), []int{2, 4, 4}, 2, false},
 	{"hypernet", hyperT(3, 5, 4), []int{3}, 3, true},
+	// A batch of one: Gorgonia's tensor ops meet [1, D] shapes that some ops turn into scalars.
+	{"mlp-t-batch1", mlpT(6), []int{2}, 1, true},
 }
 
 func randVec(rng *rand.Rand, n int) []float64 {

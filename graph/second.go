@@ -92,7 +92,17 @@ func (u *unit) augProgram(mode TraceMode, frob bool) (*augProg, error) {
 				return nil, errors.Wrap(err, "graph: trace")
 			}
 			rows = append(rows, row)
-			col, err := G.Slice(row, nil, G.S(i))
+			// Column i of the row, as sum(row * e_i) over axis 1: Gorgonia's Slice turns a
+			// [1, D] column into a run-time scalar that later tensor ops reject.
+			e2, err := G.Reshape(ei, []int{b, D})
+			if err != nil {
+				return nil, errors.Wrap(err, "graph: trace")
+			}
+			masked, err := G.HadamardProd(row, e2)
+			if err != nil {
+				return nil, errors.Wrap(err, "graph: trace")
+			}
+			col, err := G.Sum(masked, 1)
 			if err != nil {
 				return nil, errors.Wrap(err, "graph: trace")
 			}
@@ -204,6 +214,9 @@ func unflatten(i int, shape []int) []int {
 func (d *Dynamics) checkTraceIO(mode TraceMode, y []float64, io *TraceIO, vjp bool) (int, error) {
 	if io == nil {
 		return 0, errors.New("graph: nil TraceIO")
+	}
+	if !d.square {
+		return 0, errors.New("graph: traces need an output of the input's shape")
 	}
 	batch, err := d.batchOf("state", len(y))
 	if err != nil {

@@ -54,8 +54,21 @@ func (d *Dynamics) newUnit(batch int) (*unit, error) {
 	if f == nil {
 		return nil, errors.New("graph: the dynamics builder returned a nil node")
 	}
-	if !f.Shape().Eq(u.z.Shape()) {
-		return nil, errors.Errorf("graph: the dynamics returned shape %v for a state of shape %v", f.Shape(), u.z.Shape())
+	fs := f.Shape()
+	if d.out == nil { // the first graph fixes the output shape
+		if len(fs) < 1 || fs[0] != batch {
+			return nil, errors.Errorf("graph: the builder returned shape %v for a batch of %d: the first axis must be the batch", fs, batch)
+		}
+		if d.square && !fs.Eq(u.z.Shape()) {
+			return nil, errors.Errorf("graph: the dynamics returned shape %v for a state of shape %v", fs, u.z.Shape())
+		}
+		d.out = append([]int(nil), fs[1:]...)
+		d.outDim = 1
+		for _, x := range d.out {
+			d.outDim *= x
+		}
+	} else if !fs.Eq(tensor.Shape(append([]int{batch}, d.out...))) {
+		return nil, errors.Errorf("graph: the builder returned shape %v for a batch of %d, earlier %v per sample", fs, batch, d.out)
 	}
 	if f.Dtype() != d.opt.Dtype {
 		return nil, errors.Errorf("graph: the dynamics returned dtype %v in a %v graph", f.Dtype(), d.opt.Dtype)
@@ -244,7 +257,7 @@ func (u *unit) vjpProgram() (*vjpProg, error) {
 	if u.vjp != nil {
 		return u.vjp, nil
 	}
-	a := u.newInput("cotangent", u.z.Shape())
+	a := u.newInput("cotangent", u.f.Shape())
 	wrt := append([]*G.Node{u.z, u.t}, u.pnodes...)
 	grads, err := Backprop([]*G.Node{u.f}, []*G.Node{a}, wrt)
 	if err != nil {

@@ -1,0 +1,255 @@
+package graph
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// TestFloat32MatchesFloat64 runs each dynamics in a float32 and a float64 graph over the
+// same parameters. float32 carries 24 bits (eps 6e-8); these graphs chain a few dozen
+// roundings of O(1) values, so agreement to 2e-5 relative is float32 precision.
+func TestFloat32MatchesFloat64(t *testing.T) {
+	for _, c := range dynCases {
+		t.Run(c.name, func(t *testing.T) {
+			d64, ps := mustDyn(t, c, tensor.Float64, 9)
+			d32, err := NewDynamics(c.build, ps, c.sample, Options{Dtype: tensor.Float32, Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 1))
+			n := c.batch * d64.SampleDim()
+			y, a := randVec(rng, n), randVec(rng, n)
+			f64, f32 := make([]float64, n), make([]float64, n)
+			dy64, dy32 := make([]float64, n), make([]float64, n)
+			dp64, dp32 := make([]float64, d64.NumParams()), make([]float64, d64.NumParams())
+			dt64, err := d64.VJP(0.4, y, a, f64, dy64, dp64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dt32, err := d32.VJP(0.4, y, a, f32, dy32, dp32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const tol = 2e-5
+			for _, cmp := range []struct {
+				name      string
+				got, want []float64
+			}{{"f", f32, f64}, {"dy", dy32, dy64}, {"dp", dp32, dp64}, {"dt", []float64{dt32}, []float64{dt64}}} {
+				if e := relErr(cmp.got, cmp.want); e > tol {
+					t.Errorf("%s: float32 vs float64 relative difference %g", cmp.name, e)
+				}
+			}
+		})
+	}
+}
+
+// TestWorkersMatchOneWorker splits a batch across workers: every per-sample result is
+// identical, and the parameter gradient (summed over chunks in another order) agrees to
+// rounding.
+func TestWorkersMatchOneWorker(t *testing.T) {
+	c := dynCases[0]
+	d1, ps := mustDyn(t, c, tensor.Float64, 3)
+	d3, err := NewDynamics(c.build, ps, c.sample, Options{Workers: 3, MinChunk: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	n := 7 * d1.SampleDim()
+	y, a := randVec(rng, n), randVec(rng, n)
+	out := func(d *Dynamics) ([]float64, []float64, float64) {
+		dy, dp := make([]float64, n), make([]float64, d.NumParams())
+		dt, err := d.VJP(0.2, y, a, nil, dy, dp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dy, dp, dt
+	}
+	dy1, dp1, dt1 := out(d1)
+	dy3, dp3, dt3 := out(d3)
+	if e := relErr(dy3, dy1); e != 0 {
+		t.Errorf("dy differs across workers: %g", e)
+	}
+	if e := relErr(dp3, dp1); e > 1e-14 {
+		t.Errorf("dp differs across workers: %g", e)
+	}
+	if math.Abs(dt3-dt1) > 1e-14*math.Abs(dt1) {
+		t.Errorf("dt %v vs %v", dt3, dt1)
+	}
+	if got := len(d3.chunks); got != 3 {
+		t.Errorf("batch of 7 with MinChunk 2 used %d workers, want 3", got)
+	}
+}
+
+// TestRepeatedRunsIdentical guards the persistent buffers: an op that accumulates into
+// its buffer, or a buffer aliasing an input, would make the second run differ from the first.
+func TestRepeatedRunsIdentical(t *testing.T) {
+	for _, c := range dynCases {
+		t.Run(c.name, func(t *testing.T) {
+			d, _ := mustDyn(t, c, tensor.Float64, 4)
+			rng := rand.New(rand.NewPCG(8, 8))
+			n := c.batch * d.SampleDim()
+			y, a, v := randVec(rng, n), randVec(rng, n), randVec(rng, n)
+			var first []float64
+			for run := 0; run < 3; run++ {
+				dy, dp := make([]float64, n), make([]float64, d.NumParams())
+				if _, err := d.VJP(0.1, y, a, nil, dy, dp); err != nil {
+					t.Fatal(err)
+				}
+				res := append(dy, dp...)
+				if c.second {
+					jv, tr := make([]float64, n), make([]float64, c.batch)
+					if err := d.JVP(0.1, y, v, jv); err != nil {
+						t.Fatal(err)
+					}
+					if err := d.Trace(TraceExact, 0.1, y, &TraceIO{Tr: tr}); err != nil {
+						t.Fatal(err)
+					}
+					res = append(append(res, jv...), tr...)
+				}
+				if run == 0 {
+					first = res
+				} else if e := relErr(res, first); e != 0 {
+					t.Fatalf("run %d differs from run 0 by %g", run, e)
+				}
+			}
+		})
+	}
+}
+
+func TestBadInputs(t *testing.T) {
+	c := dynCases[0]
+	d, _ := mustDyn(t, c, tensor.Float64, 5)
+	D := d.SampleDim()
+	good := make([]float64, 2*D)
+	np := make([]float64, d.NumParams())
+	cases := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"eval state not a multiple", func() error { return d.Eval(0, make([]float64, D+1), make([]float64, D+1)) }, "multiple"},
+		{"eval empty state", func() error { return d.Eval(0, nil, nil) }, "multiple"},
+		{"eval short output", func() error { return d.Eval(0, good, make([]float64, D)) }, "output"},
+		{"vjp short cotangent", func() error {
+			_, err := d.VJP(0, good, make([]float64, D), nil, make([]float64, 2*D), np)
+			return err
+		}, "cotangent"},
+		{"vjp short dp", func() error {
+			_, err := d.VJP(0, good, good, nil, make([]float64, 2*D), np[1:])
+			return err
+		}, "NumParams"},
+		{"trace without probe", func() error {
+			return d.Trace(TraceHutchinson, 0, good, &TraceIO{Tr: make([]float64, 2)})
+		}, "Probe"},
+		{"trace bad mode", func() error { return d.Trace(TraceMode(9), 0, good, &TraceIO{}) }, "mode"},
+		{"trace short Tr", func() error { return d.Trace(TraceExact, 0, good, &TraceIO{Tr: make([]float64, 3)}) }, "Tr"},
+		{"jvp short tangent", func() error { return d.JVP(0, good, good[:D], good) }, "tangent"},
+		{"accumulate wrong length", func() error { return d.AccumulateGrad(np[1:]) }, "length"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBadBuilders: shape and dtype mistakes inside a user's graph come back as errors
+// naming what is wrong, never as a panic.
+func TestBadBuilders(t *testing.T) {
+	cases := []struct {
+		name  string
+		build BuildFunc
+		want  string
+	}{
+		{"wrong output shape", func(s *Scope, _, z *G.Node) (*G.Node, error) {
+			w, err := s.Param("w", []int{3, 4}, FanIn(3))
+			if err != nil {
+				return nil, err
+			}
+			return G.Mul(z, w)
+		}, "shape"},
+		{"mismatched matmul", func(s *Scope, _, z *G.Node) (*G.Node, error) {
+			w, err := s.Param("w", []int{5, 3}, FanIn(5))
+			if err != nil {
+				return nil, err
+			}
+			return G.Mul(z, w)
+		}, "Inner dimensions"},
+		{"float32 constant in a float64 graph", func(s *Scope, _, z *G.Node) (*G.Node, error) {
+			return G.Mul(z, G.NewConstant(float32(2)))
+		}, "dynamics"},
+		{"parameter shape conflict", func(s *Scope, _, z *G.Node) (*G.Node, error) {
+			if _, err := s.Param("w", []int{3, 3}, nil); err != nil {
+				return nil, err
+			}
+			return s.Param("w", []int{3, 4}, nil)
+		}, "w"},
+		{"nil result", func(s *Scope, _, z *G.Node) (*G.Node, error) { return nil, nil }, "nil"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewDynamics(tc.build, NewParams(nil), []int{3}, Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := NewDynamics(mlpT(3), NewParams(nil), []int{3}, Options{Dtype: tensor.Int}); err == nil {
+		t.Error("an int graph was accepted")
+	}
+	if _, err := NewDynamics(mlpT(3), NewParams(nil), []int{0}, Options{}); err == nil {
+		t.Error("a zero sample shape was accepted")
+	}
+}
+
+// TestProgramAllocationsFlat: what a run allocates does not grow with the number of runs
+// (persistent buffers, nothing retained per run).
+func TestProgramAllocationsFlat(t *testing.T) {
+	d, _ := mustDyn(t, dynCase{"mlp", mlpT(16), []int{2}, 8, true}, tensor.Float64, 6)
+	rng := rand.New(rand.NewPCG(1, 9))
+	y, a := randVec(rng, 16), randVec(rng, 16)
+	dydt, dy, dp := make([]float64, 16), make([]float64, 16), make([]float64, d.NumParams())
+	eval := func() {
+		if err := d.Eval(0.5, y, dydt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vjp := func() {
+		if _, err := d.VJP(0.5, y, a, nil, dy, dp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bytesPerRun := func(f func(), n int) float64 {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for i := 0; i < n; i++ {
+			f()
+		}
+		runtime.ReadMemStats(&m1)
+		return float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n)
+	}
+	for _, fn := range []struct {
+		name string
+		f    func()
+	}{{"eval", eval}, {"vjp", vjp}} {
+		fn.f()
+		early := bytesPerRun(fn.f, 200)
+		bytesPerRun(fn.f, 2000)
+		late := bytesPerRun(fn.f, 200)
+		// Gorgonia's ops draw some scratch from sync.Pools that a GC may empty, so the
+		// average wobbles by a few per cent; a leak would grow it without bound.
+		if late > 1.2*early+64 {
+			t.Errorf("%s: bytes per run grew from %.0f to %.0f", fn.name, early, late)
+		}
+		t.Logf("%s: %.0f bytes per run", fn.name, late)
+	}
+}

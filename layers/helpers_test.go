@@ -22,7 +22,7 @@ func dot(a, b []float64) float64 {
 }
 
 // fdGrad returns the central-difference gradient of fn with respect to x, perturbing x
-// in place. With step h = 1e-5 the truncation error is h^2 |f'''| / 6 ~ 1e-11 relative for
+// in place. With step h = 1e-5 the truncation error is h^2 |f^(3)| / 6 ~ 1e-11 relative for
 // these smooth functions, and the rounding error ~ eps |f| / h ~ 1e-16 / 1e-5 = 1e-11, so
 // a correct gradient agrees to ~1e-9, far below the 1e-6 asserted; a wrong term in a
 // gradient shows up at O(1). ReLU kinks are met with probability ~1e-5 per element, and

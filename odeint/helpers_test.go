@@ -95,3 +95,11 @@ func embedded(m *Method, bhat []float64, order int) *Method {
 }
 
 var adaptiveMethods = []*Method{HeunEuler, Bosh3, Dopri5, Tsit5, Dopri8}
+
+func maxAbsDiff(a, b []float64) float64 {
+	m := 0.0
+	for i := range a {
+		m = math.Max(m, math.Abs(a[i]-b[i]))
+	}
+	return m
+}

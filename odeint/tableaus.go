@@ -153,7 +153,7 @@ func tsit5Interp() [][]float64 {
 		polyScale(-34.87065786149660974, polyMul(lin(1.2), lin(0.666666666666666667), t2)),
 		polyScale(2.5, polyMul(lin(1), lin(0.6), t2)),
 	}
-	return monomialRows(ps, 4)
+	return monomialRows(ps, 4, tsit5B)
 }
 
 // DOP853 coefficients (Hairer's dop853.f).
@@ -300,7 +300,7 @@ func newDopri8() *Method {
 		FSAL:           true,
 		ExtraA:         dop853ExtraA,
 		ExtraC:         dop853ExtraC,
-		Interp:         monomialRows(w, 7),
+		Interp:         monomialRows(w, 7, dop853B),
 	}
 }
 
@@ -340,14 +340,26 @@ func polyAdd(a, b []float64) []float64 {
 }
 
 // monomialRows drops the (zero) constant term of each polynomial and pads to
-// deg coefficients of theta^1..theta^deg.
-func monomialRows(ps [][]float64, deg int) [][]float64 {
+// deg coefficients of theta^1..theta^deg. Expanding the factored or nested
+// forms into monomials cancels digits (DOP853's rows sum coefficients of
+// size ~1e3 to O(1)), so the top coefficient is corrected to make
+// w_i(1) = b_i hold to rounding: the extension then passes through y1.
+func monomialRows(ps [][]float64, deg int, b []float64) [][]float64 {
 	out := make([][]float64, len(ps))
 	for i, p := range ps {
 		row := make([]float64, deg)
 		for j := 1; j < len(p) && j <= deg; j++ {
 			row[j-1] = p[j]
 		}
+		want := 0.0
+		if i < len(b) {
+			want = b[i]
+		}
+		sum := 0.0
+		for _, x := range row {
+			sum += x
+		}
+		row[deg-1] += want - sum
 		out[i] = row
 	}
 	return out

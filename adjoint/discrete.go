@@ -149,7 +149,7 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 		}
 	} else {
 		every := r.every
-		seg := make([]float64, every*stepBytes)
+		seg := make([]float64, min(every, nsteps)*stepBytes)
 		g.Stats.RetainedBytes = int64(8 * (len(r.data) + 3*nsteps + len(seg)))
 		nseg := (nsteps + every - 1) / every
 		for sgi := nseg - 1; sgi >= 0; sgi-- {

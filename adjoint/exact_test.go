@@ -7,8 +7,8 @@ import (
 
 	"github.com/neuralode/neuralode/graph"
 	"github.com/neuralode/neuralode/odeint"
-	G "gorgonia.org/gorgonia"
 	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
 )
 
 const linN = 4
@@ -253,10 +253,10 @@ func TestAdjointAgreesWithDirect(t *testing.T) {
 	tight := odeint.Options{RTol: 1e-9, ATol: 1e-12}
 	ts := linspace(1, 8, 10)
 	cases := []struct {
-		name           string
-		f              Dynamics
-		y0, ts         []float64
-		opt            odeint.Options
+		name             string
+		f                Dynamics
+		y0, ts           []float64
+		opt              odeint.Options
 		tolY, tolT, tolP float64
 	}{
 		{"constant", constantODE(), []float64{3.2}, ts, tight, 1e-13, 1e-13, 1e-13},

@@ -38,7 +38,7 @@ func relErr(got, want []float64, floor float64) float64 {
 // TestAugmentedVJPAgainstFiniteDifferences checks every part of the augmented VJP (state,
 // time, parameters; the f output) against central differences of a^T F(t, y), for both
 // models, both trace modes and every combination of regularisers. Central differences
-// with h = 1e-5 on these smooth functions have truncation error O(h^2 |F'''|) ~ 1e-10
+// with h = 1e-5 on these smooth functions have truncation error O(h^2 |F”'|) ~ 1e-10
 // and rounding error O(1e-16/h) ~ 1e-11 relative; 1e-6 leaves a wide margin while any
 // missing term (a factor 2 on the kinetic cotangent, a sign on the trace) is O(1).
 func TestAugmentedVJPAgainstFiniteDifferences(t *testing.T) {

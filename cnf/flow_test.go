@@ -7,8 +7,8 @@ import (
 
 	"github.com/neuralode/neuralode/graph"
 	"github.com/neuralode/neuralode/odeint"
-	G "gorgonia.org/gorgonia"
 	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
 )
 
 // linearFlow builds f(t, z) = A z (rows of z times A^T).
@@ -158,7 +158,7 @@ func densityFlow(t *testing.T, mode graph.TraceMode, tol float64) *Flow {
 // grid over [-6, 6]^2 and summed with the midpoint rule, integrates to 1 within 2 %
 // (the bound). The base N(0, 1) has mass 1e-8 outside [-6, 6]^2 and the flow
 // moves the mass by O(1), so the truncation is negligible; the midpoint rule's error
-// for a smooth density with this spacing (0.1) is O(h^2 f'') ~ 1e-3. The test also
+// for a smooth density with this spacing (0.1) is O(h^2 f”) ~ 1e-3. The test also
 // checks the flow is not the identity (the density differs from the base somewhere by
 // more than 20 %), or the test would prove nothing.
 func TestDensityIntegratesToOne(t *testing.T) {

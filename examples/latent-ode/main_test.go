@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/neuralode/neuralode/graph"
+	"github.com/neuralode/neuralode/odeint"
+)
+
+func TestQuick(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run([]string{"-quick", "-json", "-out", dir}, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var rep Report
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
+	}
+	if rep.Latent == nil || rep.RNN == nil {
+		t.Fatalf("missing model reports: %s", lines[len(lines)-1])
+	}
+	for _, v := range []float64{rep.Latent.ReconRMSE, rep.Latent.ExtrapRMSE, rep.RNN.ExtrapRMSE} {
+		if !(v > 0) || math.IsInf(v, 0) {
+			t.Fatalf("bad RMSE in %s", lines[len(lines)-1])
+		}
+	}
+	if st, err := os.Stat(rep.PNG); err != nil || st.Size() == 0 {
+		t.Fatalf("PNG %q missing or empty: %v", rep.PNG, err)
+	}
+}
+
+// checkGrad compares the gradient accumulated by lossGrad with central finite
+// differences of the loss on a sample of parameters. With float64 graphs, a fixed-step
+// solver (so the discrete solve is the same function on both sides of the difference)
+// and h = 1e-6, the central difference's truncation error (h^2 f''') and rounding error
+// (1e-16 |L| / h) are both below 1e-8 relative for losses of order 1-100, so 1e-5
+// relative (plus 1e-7 absolute for near-zero entries) leaves a wide margin while any
+// chaining mistake (a dropped term, a wrong sign or step) shows as O(1).
+func checkGrad(t *testing.T, ps *graph.Params, loss func() (float64, error)) {
+	t.Helper()
+	ps.ZeroGrad()
+	if _, err := loss(); err != nil {
+		t.Fatal(err)
+	}
+	grad := append([]float64(nil), ps.FlatGrad()...)
+	w := ps.Flat()
+	rng := rand.New(rand.NewPCG(7, 7))
+	const h = 1e-6
+	checked := 0
+	for _, i := range rng.Perm(len(w))[:min(len(w), 60)] {
+		old := w[i]
+		w[i] = old + h
+		lp, err := loss()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w[i] = old - h
+		lm, err := loss()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w[i] = old
+		fd := (lp - lm) / (2 * h)
+		if math.Abs(fd-grad[i]) > 1e-5*math.Abs(fd)+1e-7 {
+			t.Errorf("parameter %d: gradient %.10g, finite difference %.10g", i, grad[i], fd)
+		}
+		checked++
+	}
+	ps.ZeroGrad()
+	t.Logf("%d parameters checked", checked)
+}
+
+func TestLatentODEGradient(t *testing.T) {
+	for _, cell := range []string{cellGRU, cellRNN} {
+		t.Run(cell, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, 4))
+			data := makeSpirals(rng, 3, 5, 0.1)
+			ps := graph.NewParams(rng)
+			// Fixed RK4 steps: the direct gradient is exact for the discrete solve.
+			m, err := newLatentODE(ps, cell, 6, 3, 5, 0.3, odeint.Options{Method: odeint.RK4, Step: 0.05}, graph.Options{Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eps := make([]float64, 3*3)
+			for i := range eps {
+				eps[i] = rng.NormFloat64()
+			}
+			checkGrad(t, ps, func() (float64, error) { return m.lossGrad(data, nil, eps) })
+		})
+	}
+}
+
+func TestRNNBaselineGradient(t *testing.T) {
+	for _, cell := range []string{cellGRU, cellRNN} {
+		t.Run(cell, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			data := makeSpirals(rng, 4, 6, 0.1)
+			ps := graph.NewParams(rng)
+			r, err := newRNNBaseline(ps, cell, 7, 5, graph.Options{Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGrad(t, ps, func() (float64, error) { return r.lossGrad(data) })
+		})
+	}
+}
+
+func TestSpiralData(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	data := makeSpirals(rng, 10, 30, 0)
+	cw := 0
+	for _, sp := range data {
+		if sp.Clockwise {
+			cw++
+		}
+		if len(sp.ObsIdx) != 30 || len(sp.Truth) != nWindow+nExtrap {
+			t.Fatalf("bad sizes %d %d", len(sp.ObsIdx), len(sp.Truth))
+		}
+		for j, k := range sp.ObsIdx {
+			if j > 0 && k <= sp.ObsIdx[j-1] || k >= nWindow {
+				t.Fatalf("observation indices not sorted, distinct and inside the window: %v", sp.ObsIdx)
+			}
+			if sp.Obs[j] != sp.Truth[k] { // noise 0: observations are the clean points
+				t.Fatalf("observation %d differs from the truth", j)
+			}
+		}
+	}
+	if cw != 5 {
+		t.Fatalf("%d clockwise spirals of 10, want 5", cw)
+	}
+	// The counter-clockwise base spiral r = 0.3 t about (5, 0): at grid index 999 (t = 6 pi).
+	p := basePoint(false, nTotal-1)
+	if math.Abs(p[0]-(5+0.3*6*math.Pi)) > 1e-9 || math.Abs(p[1]) > 1e-9 {
+		t.Fatalf("basePoint = %v", p)
+	}
+}

@@ -1,0 +1,146 @@
+package layers
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/neuralode/neuralode/adjoint"
+	"github.com/neuralode/neuralode/graph"
+	"github.com/neuralode/neuralode/odeint"
+)
+
+// convODENet is convResNet with the residual block replaced by an ODE block over [0, 1]
+// integrating the same dynamics.
+func convODENet(t testing.TB, ps *graph.Params, cfg ODEConfig) (*Model, *ODEBlock) {
+	t.Helper()
+	const ch = 4
+	opt := graph.Options{Workers: 1}
+	down, err := NewGraphStage(Named{"down", Sequential{Conv2d{Out: ch, Kernel: 3, Padding: 1}, GroupNorm{Groups: 2}, ReLU}}, ps, []int{1, 6, 6}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Named{"f", Sequential{GroupNorm{Groups: 2}, ReLU, ConcatConv2d{Out: ch, Kernel: 3, Padding: 1},
+		GroupNorm{Groups: 2}, ReLU, ConcatConv2d{Out: ch, Kernel: 3, Padding: 1}, GroupNorm{Groups: 2}}}
+	ode, err := NewODEBlock(f, ps, []int{ch, 6, 6}, opt, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := NewGraphStage(Named{"head", Sequential{GroupNorm{Groups: 2}, ReLU, GlobalAvgPool{}, Linear{Out: 3}}}, ps, []int{ch, 6, 6}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(ps, map[string]any{"model": "conv-odenet", "channels": ch}, down, ode, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, ode
+}
+
+// TestODENetGradientsAgainstFiniteDifferences: conv -> ODE block -> pooled linear head with
+// cross-entropy, for every gradient method of the ODE block; parameter and input gradients
+// of the mean loss against central differences of the loss.
+//
+// The fixed-step RK4 rows (RK-Net: the gradient of the discrete solve, which is exactly
+// smooth in its inputs) are held to the finite-difference bar of the other layer tests,
+// 1e-6. The adaptive rows check the same wiring with the adaptive methods; an adaptive
+// solve is smooth in its inputs only to about its tolerance (the step sequence changes),
+// so with rtol 1e-8 and a difference step of 1e-4 the differences carry ~1e-4 relative
+// noise and the bar is 1e-3 (a wiring mistake shows as an O(1) error). The adjoint
+// methods themselves are checked to 1e-5 and against exact answers in package adjoint.
+func TestODENetGradientsAgainstFiniteDifferences(t *testing.T) {
+	tight := odeint.Options{RTol: 1e-8, ATol: 1e-8}
+	rk4 := odeint.Options{Method: odeint.RK4, Step: 0.25}
+	cases := []struct {
+		name string
+		cfg  ODEConfig
+		tol  float64
+		h    float64
+	}{
+		{"backsolve", ODEConfig{Solver: tight, Gradient: adjoint.Backsolve}, 1e-3, 1e-4},
+		{"backsolve-seminorm", ODEConfig{Solver: tight, Gradient: adjoint.Backsolve, Seminorm: true}, 1e-3, 1e-4},
+		{"checkpointed", ODEConfig{Solver: tight, Gradient: adjoint.Checkpointed, CheckpointEvery: 2}, 1e-3, 1e-4},
+		{"direct", ODEConfig{Solver: tight, Gradient: adjoint.Direct}, 1e-3, 1e-4},
+		{"rknet-direct", ODEConfig{Solver: rk4, Gradient: adjoint.Direct}, fdTol, 1e-5},
+		{"rknet-checkpointed", ODEConfig{Solver: rk4, Gradient: adjoint.Checkpointed, CheckpointEvery: 3}, fdTol, 1e-5},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := graph.NewParams(rand.New(rand.NewPCG(1, 1)))
+			m, ode := convODENet(t, ps, tc.cfg)
+			rng := rand.New(rand.NewPCG(12, 13))
+			for _, p := range ps.List() {
+				v := ps.Value(p)
+				for i := range v {
+					v[i] += 0.2 * rng.NormFloat64()
+				}
+			}
+			x := randVec(rng, 2*m.InDim())
+			labels := []int{2, 0}
+			if _, _, err := m.Loss(x, labels); err != nil {
+				t.Fatal(err)
+			}
+			ps.ZeroGrad()
+			if err := m.Backward(); err != nil {
+				t.Fatal(err)
+			}
+			dp := append([]float64(nil), ps.FlatGrad()...)
+			dx := append([]float64(nil), m.InputGrad()...)
+			if fw, bw := ode.NFE(); fw == 0 || bw == 0 {
+				t.Errorf("NFE forward %d, backward %d", fw, bw)
+			}
+			loss := func() float64 {
+				l, _, err := m.Loss(x, labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			// Directional derivatives along random directions: each costs two solves, where
+			// a full finite-difference gradient would cost two per parameter.
+			for k := 0; k < 2; k++ {
+				for _, c := range []struct {
+					name string
+					x, g []float64
+				}{{"parameters", ps.Flat(), dp}, {"input", x, dx}} {
+					v := randVec(rng, len(c.x))
+					got := 0.0
+					for i := range v {
+						got += v[i] * c.g[i]
+					}
+					want := fdDirectional(c.x, v, tc.h, loss)
+					// Relative to |v| |g|, the scale of a directional derivative: a tiny
+					// projection must not turn solver noise into a large relative error.
+					if r := math.Abs(got-want) / (norm(v) * norm(c.g)); r > tc.tol {
+						t.Errorf("%s direction %d: gradient %.10g, finite differences %.10g (rel %g)", c.name, k, got, want, r)
+					} else {
+						t.Logf("%s direction %d: rel %.2g", c.name, k, r)
+					}
+				}
+			}
+		})
+	}
+}
+
+// fdDirectional returns the central difference of fn along v at x with step h (x restored).
+func fdDirectional(x, v []float64, h float64, fn func() float64) float64 {
+	x0 := append([]float64(nil), x...)
+	for i := range x {
+		x[i] = x0[i] + h*v[i]
+	}
+	fp := fn()
+	for i := range x {
+		x[i] = x0[i] - h*v[i]
+	}
+	fm := fn()
+	copy(x, x0)
+	return (fp - fm) / (2 * h)
+}
+
+func norm(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x * x
+	}
+	return math.Sqrt(s)
+}

@@ -73,6 +73,7 @@ type config struct {
 	Workers   int     `json:"workers"`
 	TestFreq  int     `json:"test_freq"`
 	Seed      uint64  `json:"seed"`
+	Schedule  string  `json:"schedule"`
 	out       string
 	json      bool
 	quick     bool
@@ -120,6 +121,7 @@ func parse(args []string) (*config, error) {
 	fs.IntVar(&c.Workers, "workers", 1, "goroutines per dynamics call (1: no batch splitting, fastest at batch 20)")
 	fs.IntVar(&c.TestFreq, "test-freq", 20, "iterations between whole-trajectory evaluations")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed (initialisation and batches)")
+	fs.StringVar(&c.Schedule, "schedule", "constant", "learning rate: constant (torchdiffeq's) or cosine (annealed to 0 over -iters; not the reference setting)")
 	fs.StringVar(&c.out, "out", "out", "directory for the PNGs")
 	fs.BoolVar(&c.json, "json", false, "print the final report as one JSON object on the last line")
 	fs.BoolVar(&c.quick, "quick", false, "tiny run that finishes in seconds")
@@ -129,6 +131,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.quick {
 		c.Iters, c.TestFreq = 30, 10
+	}
+	if c.Schedule != "constant" && c.Schedule != "cosine" {
+		return nil, errors.Errorf("spiral: -schedule %q: want constant or cosine", c.Schedule)
 	}
 	if c.Method != "direct" && c.Method != "adjoint" {
 		return nil, errors.Errorf("spiral: -method %q: want direct or adjoint", c.Method)
@@ -238,7 +243,11 @@ func run(args []string, stdout io.Writer) error {
 	// v = alpha v + (1-alpha) g^2, w -= lr g / (sqrt(v) + eps). rho = alpha = 0.99 and
 	// eps = 1e-16 inside the root match PyTorch's eps = 1e-8 outside it both where
 	// c >> 1e-16 (eps negligible in both) and at c = 0 (both divide by 1e-8).
-	opt, err := layers.NewOptimizer(ps, layers.OptimConfig{Method: layers.RMSProp, LR: cfg.LR, Rho: 0.99, Eps: 1e-16})
+	ocfg := layers.OptimConfig{Method: layers.RMSProp, LR: cfg.LR, Rho: 0.99, Eps: 1e-16}
+	if cfg.Schedule == "cosine" {
+		ocfg.Schedule = layers.Cosine(cfg.Iters, 0)
+	}
+	opt, err := layers.NewOptimizer(ps, ocfg)
 	if err != nil {
 		return errors.Wrap(err, "spiral: optimiser")
 	}

@@ -40,7 +40,7 @@ func TestQuick(t *testing.T) {
 // checkGrad compares the gradient accumulated by lossGrad with central finite
 // differences of the loss on a sample of parameters. With float64 graphs, a fixed-step
 // solver (so the discrete solve is the same function on both sides of the difference)
-// and h = 1e-6, the central difference's truncation error (h^2 f”') and rounding error
+// and h = 1e-6, the central difference's truncation error (h^2 times the third derivative) and rounding error
 // (1e-16 |L| / h) are both below 1e-8 relative for losses of order 1-100, so 1e-5
 // relative (plus 1e-7 absolute for near-zero entries) leaves a wide margin while any
 // chaining mistake (a dropped term, a wrong sign or step) shows as O(1).

@@ -280,7 +280,27 @@ func run(args []string, stdout io.Writer) error {
 		return errors.Wrap(err, "latent-ode: output directory")
 	}
 	rep.PNG = filepath.Join(cfg.out, fmt.Sprintf("latent_ode_obs%d.png", cfg.Obs))
-	if err := plotSpirals(rep.PNG, testSet[:4], latentPred, rnnPred, cfg.Obs); err != nil {
+	// Two held-out spirals of each direction (their indices in the test set).
+	var pick []int
+	for _, cw := range []bool{true, false} {
+		for i, sp := range testSet {
+			if sp.Clockwise == cw && len(pick) < 2*(1+btoi(!cw)) {
+				pick = append(pick, i)
+			}
+		}
+	}
+	var shown []spiral
+	var lp, rp [][][2]float64
+	for _, i := range pick {
+		shown = append(shown, testSet[i])
+		if latentPred != nil {
+			lp = append(lp, latentPred[i])
+		}
+		if rnnPred != nil {
+			rp = append(rp, rnnPred[i])
+		}
+	}
+	if err := plotSpirals(rep.PNG, shown, lp, rp, cfg.Obs); err != nil {
 		return err
 	}
 	rep.Seconds = time.Since(start).Seconds()
@@ -303,6 +323,13 @@ func run(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, string(b))
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // median returns the median of v (0 for none); v is not modified.

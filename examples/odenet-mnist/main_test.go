@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestQuick runs the main job with -quick on the real data, saves the model, evaluates
+// the checkpoint, and checks the JSON reports.
+func TestQuick(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "m.safetensors")
+	var out, errb bytes.Buffer
+	if err := run([]string{"-quick", "-json", "-out", dir, "-save", ckpt}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var r Report
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("last line is not a JSON report: %v\n%s", err, out.String())
+	}
+	if r.Params == 0 || r.TestImages != 200 || r.NFEForward != 8 || r.NFEBackward == 0 {
+		t.Errorf("report %+v", r)
+	}
+	if _, err := os.Stat(r.Plot); err != nil {
+		t.Errorf("no training-curve PNG: %v", err)
+	}
+	out.Reset()
+	if err := run([]string{"-eval", ckpt, "-test-limit", "200", "-json"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	var e Report
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &e); err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint reproduces the trained model: same accuracy on the same images.
+	if e.TestAccuracy != r.TestAccuracy {
+		t.Errorf("evaluating the checkpoint gave %.4f, training reported %.4f", e.TestAccuracy, r.TestAccuracy)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-model", "transformer", "-quick"},
+		{"-method", "magic", "-quick"},
+		{"-eval", "/nonexistent.safetensors"},
+		{"stray"},
+		{"-quick", "-optim", "lbfgs"},
+	} {
+		var out, errb bytes.Buffer
+		if err := run(args, &out, &errb); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}

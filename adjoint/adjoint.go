@@ -68,9 +68,16 @@ type Stats struct {
 	ForwardSteps  int // accepted forward steps
 	BackwardNFE   int // evaluations of f or of its VJP in the backward pass
 	BackwardSteps int // accepted backward steps (Backsolve), steps backpropagated otherwise
-	// RetainedBytes is the peak number of bytes the method holds for the backward pass:
-	// the outputs, and the checkpoints or recorded steps with their working buffers.
+	// RetainedBytes is what the forward pass keeps for the backward pass: the outputs,
+	// plus the checkpoints and step sizes (Checkpointed) or every step's stages (Direct).
+	// It is the memory that grows with the number of steps, or does not.
 	RetainedBytes int64
+	// WorkBytes is the backward pass's own working memory, independent of the number of
+	// steps: Backsolve's solver buffers for the augmented state [z, a, a_theta, a_t]
+	// (about 8 state-sized vectors of length 2n+p+1), the discrete methods' stage
+	// cotangents and Checkpointed's re-solved segment. The dynamics' own buffers are not
+	// counted (every method has them).
+	WorkBytes int64
 }
 
 // Gradients are the results of Tape.Backward.

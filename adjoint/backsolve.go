@@ -38,6 +38,12 @@ func (tp *Tape) backsolve(dLdy [][]float64, g *Gradients) error {
 			return rms(scaled[:2*n])
 		}
 	}
+	// odeint keeps 5 + NumStages state-sized vectors and the two outputs of each solve.
+	bm := bopt.Method
+	if bm == nil {
+		bm = odeint.Dopri5
+	}
+	g.Stats.WorkBytes = int64(8 * (2*n + p + 1) * (5 + bm.NumStages() + 3))
 	buf := make([]float64, n)
 	nfe, err := tp.timeGrads(dLdy, g, buf)
 	g.Stats.BackwardNFE += nfe

@@ -16,6 +16,7 @@ type recorder struct {
 	c      []float64
 	direct bool
 	every  int
+	forY1  []bool
 
 	t0, h, t1 []float64
 	data      []float64 // Direct: per step y0 then S stage rows; Checkpointed: y0 of every every-th step
@@ -42,6 +43,14 @@ func newRecorder(m *odeint.Method, n int, direct bool, every int) *recorder {
 	if len(r.rows) < r.stages { // Hermite's appended f(t1, y1)
 		r.rows = append(r.rows, m.B)
 		r.c = append(r.c, 1)
+	}
+	// forY1[i]: y1 depends on stage i, directly through B or through a later stage.
+	r.forY1 = make([]bool, r.stages)
+	for i := s - 1; i >= 0; i-- {
+		r.forY1[i] = m.B[i] != 0
+		for j := i + 1; j < s && !r.forY1[i]; j++ {
+			r.forY1[i] = r.forY1[j] && i < len(r.rows[j]) && r.rows[j][i] != 0
+		}
 	}
 	return r
 }
@@ -88,19 +97,28 @@ func stageInput(dst, y0 []float64, h float64, row []float64, k [][]float64) {
 	}
 }
 
-// rerun recomputes a step's stages from y0 with the recorded t0 and h.
-func (r *recorder) rerun(f Dynamics, t0, h, t1 float64, y0 []float64, k [][]float64, tmp []float64) error {
+// rerun recomputes a step's stages from y0 with the recorded t0 and h and returns the
+// number of evaluations. Unless all is set it skips the stages y1 does not depend on
+// (an FSAL method's last stage, the dense-output extras): their cotangents are zero when
+// no output falls inside the step. Skipped rows are zeroed.
+func (r *recorder) rerun(f Dynamics, t0, h, t1 float64, y0 []float64, k [][]float64, tmp []float64, all bool) (int, error) {
+	nfe := 0
 	for i := range k {
+		if !all && !r.forY1[i] {
+			clear(k[i])
+			continue
+		}
 		stageInput(tmp, y0, h, r.rows[i], k)
 		t := t0 + r.c[i]*h
 		if r.c[i] == 1 {
 			t = t1
 		}
 		if err := f.Eval(t, tmp, k[i]); err != nil {
-			return errors.Wrapf(err, "adjoint: re-solving the step at t=%g", t0)
+			return nfe, errors.Wrapf(err, "adjoint: re-solving the step at t=%g", t0)
 		}
+		nfe++
 	}
-	return nil
+	return nfe, nil
 }
 
 // discrete backpropagates through the recorded (Direct) or re-solved (Checkpointed)
@@ -118,6 +136,7 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 	for i := range bp.kbar {
 		bp.kbar[i] = make([]float64, n)
 	}
+	g.Stats.WorkBytes = int64(8 * (S*n + 3*n + p + S))
 	// Which step produced each output: the first whose end reaches it, as odeint does.
 	dir := 1.0
 	if len(tp.ts) > 1 && tp.ts[len(tp.ts)-1] < tp.ts[0] {
@@ -150,7 +169,16 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 	} else {
 		every := r.every
 		seg := make([]float64, min(every, nsteps)*stepBytes)
-		g.Stats.RetainedBytes = int64(8 * (len(r.data) + 3*nsteps + len(seg)))
+		g.Stats.RetainedBytes = int64(8 * (len(r.data) + 3*nsteps))
+		g.Stats.WorkBytes += int64(8 * len(seg))
+		// Steps with an output strictly inside them need every stage (the dense output
+		// uses them); the others only the stages that y1 depends on.
+		interior := make([]bool, nsteps)
+		for j := 1; j < len(tp.ts); j++ {
+			if tp.ts[j] != r.t1[outStep[j]] {
+				interior[outStep[j]] = true
+			}
+		}
 		nseg := (nsteps + every - 1) / every
 		for sgi := nseg - 1; sgi >= 0; sgi-- {
 			first, last := sgi*every, min((sgi+1)*every, nsteps)
@@ -159,10 +187,11 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 			for k := first; k < last; k++ {
 				off := (k - first) * stepBytes
 				y0 := r.stepView(seg, off, bp.k)
-				if err := r.rerun(tp.f, r.t0[k], r.h[k], r.t1[k], y0, bp.k, bp.tmp); err != nil {
+				nfe, err := r.rerun(tp.f, r.t0[k], r.h[k], r.t1[k], y0, bp.k, bp.tmp, interior[k])
+				g.Stats.BackwardNFE += nfe
+				if err != nil {
 					return err
 				}
-				g.Stats.BackwardNFE += S
 				if k+1 < last { // y1 = y0 + h sum b_i k_i starts the next step
 					stageInput(seg[off+stepBytes:off+stepBytes+n], y0, r.h[k], r.m.B, bp.k)
 				}

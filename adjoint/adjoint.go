@@ -60,6 +60,10 @@ type Options struct {
 	// CheckpointEvery is the number of accepted steps between checkpoints of the
 	// Checkpointed method (default 1: every step).
 	CheckpointEvery int
+	// NoTimeGradients skips dL/dt_i (Gradients.T stays zero), which saves one
+	// evaluation of f per output time with a non-nil cotangent: for models whose
+	// output times are fixed (an ODE block, a time series on a given grid).
+	NoTimeGradients bool
 }
 
 // Stats report the cost of a forward and backward pass.
@@ -213,6 +217,9 @@ func Gradient(f Dynamics, y0, ts []float64, opt Options, loss func(y [][]float64
 // to moving an output time, and returns the number of evaluations of f it made.
 func (tp *Tape) timeGrads(dLdy [][]float64, g *Gradients, buf []float64) (int, error) {
 	nfe := 0
+	if tp.opt.NoTimeGradients {
+		return 0, nil
+	}
 	for i := 1; i < len(tp.ts); i++ {
 		if dLdy[i] == nil {
 			continue

@@ -79,7 +79,9 @@ func (tp *Tape) backsolve(dLdy [][]float64, g *Gradients) error {
 	}
 	copy(g.Y0, s[n:2*n])
 	copy(g.Params, s[2*n:2*n+p])
-	g.T[0] = s[2*n+p]
+	if !tp.opt.NoTimeGradients {
+		g.T[0] = s[2*n+p]
+	}
 	return nil
 }
 

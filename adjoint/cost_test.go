@@ -183,3 +183,51 @@ func TestBadInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestNoTimeGradients: skipping the time gradients leaves the other gradients unchanged
+// (bit for bit for the discrete methods) and saves one evaluation per output time (plus t_0's for the discrete
+// methods).
+func TestNoTimeGradients(t *testing.T) {
+	d, _ := newDyn(t, spiral, []int{2}, 1)
+	y0, ts := []float64{2, 0}, linspace(0, 5, 6)
+	c := make([][]float64, len(ts))
+	for i := range c {
+		c[i] = []float64{1, -0.5}
+	}
+	for _, m := range []Method{Backsolve, Checkpointed, Direct} {
+		var gs [2]*Gradients
+		for k, skip := range []bool{false, true} {
+			tp, err := Forward(d, y0, ts, Options{Method: m, NoTimeGradients: skip})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gs[k], err = tp.Backward(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Backsolve's full error norm sees a_t, whose start value changes when the time
+		// gradients are skipped, so its steps (not its accuracy) change: the gradients
+		// then agree to the backward solve's tolerance (rtol 1e-7 by default).
+		tol := 0.0
+		if m == Backsolve {
+			tol = 1e-6
+		}
+		if relErr(gs[1].Y0, gs[0].Y0) > tol || relErr(gs[1].Params, gs[0].Params) > tol {
+			t.Errorf("%v: skipping time gradients changed the others by %g, %g", m, relErr(gs[1].Y0, gs[0].Y0), relErr(gs[1].Params, gs[0].Params))
+		}
+		saved := gs[0].Stats.BackwardNFE - gs[1].Stats.BackwardNFE
+		want := len(ts) - 1
+		if m != Backsolve {
+			want++ // dL/dt_0 costs f(t_0, y_0) too
+		}
+		if saved != want {
+			t.Errorf("%v: saved %d evaluations, want %d", m, saved, want)
+		}
+		for _, v := range gs[1].T {
+			if v != 0 {
+				t.Errorf("%v: time gradients %v, want zeros", m, gs[1].T)
+				break
+			}
+		}
+	}
+}

@@ -208,11 +208,13 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 	// Moving t_0 with y(t_0) fixed shifts the solution after t_0:
 	// dL/dt_0 = -a(t_0) . f(t_0, y_0), a(t_0) the cotangent through the flow (without
 	// the loss's direct dependence on the output at t_0, which does not move).
-	if err := tp.f.Eval(tp.ts[0], tp.sol.Y[0], bp.tmp); err != nil {
-		return errors.Wrap(err, "adjoint: f at the initial time")
+	if !tp.opt.NoTimeGradients {
+		if err := tp.f.Eval(tp.ts[0], tp.sol.Y[0], bp.tmp); err != nil {
+			return errors.Wrap(err, "adjoint: f at the initial time")
+		}
+		g.Stats.BackwardNFE++
+		g.T[0] = -dot(ybar, bp.tmp)
 	}
-	g.Stats.BackwardNFE++
-	g.T[0] = -dot(ybar, bp.tmp)
 	if dLdy[0] != nil {
 		addTo(ybar, dLdy[0])
 	}

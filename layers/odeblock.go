@@ -92,6 +92,7 @@ func (b *ODEBlock) Forward(x, y []float64) error {
 	tape, err := adjoint.Forward(b.d, x, b.ts[:], adjoint.Options{
 		Method: b.cfg.Gradient, Solver: b.cfg.Solver, Backward: b.cfg.Backward,
 		Seminorm: b.cfg.Seminorm, CheckpointEvery: b.cfg.CheckpointEvery,
+		NoTimeGradients: true, // the block's interval is fixed
 	})
 	if err != nil {
 		return errors.Wrap(err, "layers: ODE block forward")

@@ -37,6 +37,7 @@ type ODEBlock struct {
 	ts   [2]float64
 	dLdy [2][]float64
 	nfe  [2]int
+	last adjoint.Stats
 }
 
 // NewODEBlock compiles the dynamics f over ps for states whose samples have shape shape.
@@ -84,6 +85,10 @@ func (b *ODEBlock) OutShape() []int { return b.d.SampleShape() }
 // backward evaluation is one VJP or one evaluation of f).
 func (b *ODEBlock) NFE() (forward, backward int) { return b.nfe[0], b.nfe[1] }
 
+// Stats returns the adjoint statistics of the last Backward: NFE, steps, and the bytes
+// kept from the forward pass (RetainedBytes) and used by the backward pass (WorkBytes).
+func (b *ODEBlock) Stats() adjoint.Stats { return b.last }
+
 // Forward solves from x over [T0, T1] and writes z(T1) into y.
 func (b *ODEBlock) Forward(x, y []float64) error {
 	if len(y) != len(x) {
@@ -118,6 +123,7 @@ func (b *ODEBlock) Backward(x, _, dy, dx []float64) error {
 		return errors.Wrap(err, "layers: ODE block backward")
 	}
 	b.nfe[1] = g.Stats.BackwardNFE
+	b.last = g.Stats
 	if dx != nil {
 		copy(dx, g.Y0)
 	}

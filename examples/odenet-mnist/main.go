@@ -8,13 +8,14 @@
 //	go run ./examples/odenet-mnist -save odenet.safetensors
 //	go run ./examples/odenet-mnist -eval odenet.safetensors
 //
-// The default model is the paper's ODE-Net shape at 32 channels with a strided stem
-// (two 4x4 stride-2 convolutions to 7x7 maps instead of the paper's 3x3 convolution on
-// the full 28x28 image) and the ODE block on a fixed RK4 grid of step 0.5 with the
-// adjoint gradient; it is trained for one epoch with SGD (momentum 0.9) under a
-// one-cycle learning rate peaking at 0.2. That is the configuration PyTorch reaches
-// 98.4 % with in one epoch; the stem and the fixed grid keep the pure-Go run within
-// minutes on two cores. -paper selects the paper's 64-channel model (208,266
+// The default model is the paper's ODE-Net shape at 24 channels (20,986 parameters)
+// with a strided stem (two 4x4 stride-2 convolutions to 7x7 maps instead of the paper's
+// 3x3 convolution on the full 28x28 image) and the ODE block on a fixed RK4 grid of
+// step 0.5 with the adjoint gradient; it is trained in float32 for one epoch with SGD
+// (momentum 0.9) under a one-cycle learning rate peaking at 0.2. The narrower model,
+// the stem and the fixed grid are what keep the pure-Go run near four and a half
+// minutes on two cores while it still passes 98 % test accuracy; 32 channels gain
+// nothing in one epoch and take twice as long. -paper selects the paper's 64-channel model (208,266
 // parameters), Dopri5 at rtol = atol = 1e-3, and its 160-epoch step schedule.
 //
 // A progress bar shows the loss, accuracy and NFE while training. The final report gives
@@ -42,6 +43,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func main() {
@@ -88,7 +91,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.model, "model", mnist.ArchODENet, "model: odenet, resnet, rknet or mlp")
 	fs.BoolVar(&o.paper, "paper", false, "the paper's configuration: 64 channels, paper stem, dopri5 1e-3, adjoint, SGD 0.1 with steps at epochs 60/100/140, augmentation")
 	fs.StringVar(&o.stem, "stem", mnist.StemFast, "downsampling stem: fast (28->14->7) or paper (28->26->13->6)")
-	fs.IntVar(&o.channels, "channels", 32, "channels of the convolutional models")
+	fs.IntVar(&o.channels, "channels", 24, "channels of the convolutional models")
 	fs.IntVar(&o.blocks, "blocks", 6, "residual blocks of the ResNet")
 	fs.IntVar(&o.hidden, "hidden", 300, "hidden units of the MLP")
 	fs.StringVar(&o.method, "method", "rk4", "ODE solver: rk4, euler, midpoint, heun (fixed step) or dopri5, tsit5, bosh3, heuneuler, dopri8 (adaptive)")
@@ -300,12 +303,13 @@ func evaluate(o *options, test *mnist.Dataset, stdout io.Writer, start time.Time
 	return nil
 }
 
-// plotCurves writes the training loss per batch (smoothed) and the test accuracy per epoch.
+// plotCurves writes two panels: the training loss per batch (smoothed) and the test
+// accuracy after each epoch.
 func plotCurves(path string, rep *mnist.Report) error {
-	p := plot.New()
-	p.Title.Text = "ODE-Net on MNIST"
-	p.X.Label.Text = "batch"
-	p.Y.Label.Text = "training loss (smoothed)"
+	loss := plot.New()
+	loss.Title.Text = "training loss (moving average)"
+	loss.X.Label.Text = "batch"
+	loss.Y.Label.Text = "cross-entropy"
 	pts := make(plotter.XYs, len(rep.BatchLoss))
 	ema := 0.0
 	for i, l := range rep.BatchLoss {
@@ -319,20 +323,34 @@ func plotCurves(path string, rep *mnist.Report) error {
 	if err != nil {
 		return errors.Wrap(err, "plotting")
 	}
-	p.Add(line)
-	p.Legend.Add("training loss", line)
-	if n := len(rep.Epochs); n > 0 && len(rep.BatchLoss) > 0 {
-		per := float64(len(rep.BatchLoss)) / float64(n)
-		errPts := make(plotter.XYs, n)
-		for i, e := range rep.Epochs {
-			errPts[i] = plotter.XY{X: per * float64(i+1), Y: 100 * (1 - e.TestAcc)}
-		}
-		sc, err := plotter.NewScatter(errPts)
-		if err != nil {
-			return errors.Wrap(err, "plotting")
-		}
-		p.Add(sc)
-		p.Legend.Add("test error % (per epoch)", sc)
+	loss.Add(line, plotter.NewGrid())
+	acc := plot.New()
+	acc.Title.Text = "test accuracy"
+	acc.X.Label.Text = "epoch"
+	acc.Y.Label.Text = "accuracy (%)"
+	accPts := make(plotter.XYs, len(rep.Epochs))
+	for i, e := range rep.Epochs {
+		accPts[i] = plotter.XY{X: float64(e.Epoch), Y: 100 * e.TestAcc}
 	}
-	return errors.Wrap(p.Save(8*vg.Inch, 5*vg.Inch, path), "writing the plot")
+	lp, sc, err := plotter.NewLinePoints(accPts)
+	if err != nil {
+		return errors.Wrap(err, "plotting")
+	}
+	acc.Add(lp, sc, plotter.NewGrid())
+	acc.X.Min, acc.X.Max = 0, float64(len(rep.Epochs))+1
+	img := vgimg.New(11*vg.Inch, 4*vg.Inch)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
+	cs := plot.Align([][]*plot.Plot{{loss, acc}}, tiles, dc)
+	loss.Draw(cs[0][0])
+	acc.Draw(cs[0][1])
+	f, err := os.Create(path)
+	if err != nil {
+		return errors.Wrap(err, "writing the plot")
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return errors.Wrap(err, "writing the plot")
+	}
+	return errors.Wrap(f.Close(), "writing the plot")
 }

@@ -1,0 +1,91 @@
+package mnist
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/neuralode/neuralode/graph"
+	"github.com/neuralode/neuralode/layers"
+)
+
+// memoryRow is one training step's memory: the ODE block's steps and the bytes its
+// gradient method kept from the forward pass, and the Go heap in use after the step.
+type memoryRow struct {
+	Steps     int
+	Retained  int64
+	HeapBytes uint64
+}
+
+// trainStepMemory runs one training step of cfg on a batch of real images and reports
+// the ODE block's memory.
+func trainStepMemory(t testing.TB, cfg ModelConfig, x []float64, y []int) memoryRow {
+	m, err := NewModel(cfg, graph.NewParams(rand.New(rand.NewPCG(1, 1))), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Loss(x, y); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	var ode *layers.ODEBlock
+	for _, s := range m.Stages {
+		if o, ok := s.(*layers.ODEBlock); ok {
+			ode = o
+		}
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	st := ode.Stats()
+	runtime.KeepAlive(m)
+	return memoryRow{Steps: st.ForwardSteps, Retained: st.RetainedBytes, HeapBytes: ms.HeapInuse}
+}
+
+// TestTrainingMemoryAgainstSteps is the paper's memory claim on the MNIST models: the
+// ODE-Net (adjoint) keeps the same bytes for its gradient however many steps its solver
+// takes as the tolerance tightens, while the RK-Net (backpropagation through the solver)
+// keeps bytes in proportion to its steps. Small models (8 channels, batch 16) keep the
+// test fast; the figures for the default model are in BENCHMARKS.md.
+func TestTrainingMemoryAgainstSteps(t *testing.T) {
+	train, _, err := LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBatcher(train, BatchOptions{BatchSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := make([]float64, 16*Rows*Cols), make([]int, 16)
+	if _, err := b.NextFloat64(x, y); err != nil {
+		t.Fatal(err)
+	}
+	base := ModelConfig{Stem: StemFast, Channels: 8, T: 1}
+	var ode, rk []memoryRow
+	for _, tol := range []float64{1e-1, 1e-3, 1e-5} {
+		c := base
+		c.Arch, c.Method, c.RTol, c.ATol, c.Gradient = ArchODENet, "dopri5", tol, tol, "backsolve"
+		ode = append(ode, trainStepMemory(t, c, x, y))
+	}
+	for _, h := range []float64{1.0 / 2, 1.0 / 8, 1.0 / 32} {
+		c := base
+		c.Arch, c.Method, c.Step, c.Gradient = ArchRKNet, "rk4", h, "direct"
+		rk = append(rk, trainStepMemory(t, c, x, y))
+	}
+	t.Logf("ODE-Net (dopri5, adjoint) at tol 1e-1, 1e-3, 1e-5: %+v", ode)
+	t.Logf("RK-Net (rk4, direct) at h 1/2, 1/8, 1/32: %+v", rk)
+	if ode[2].Steps <= ode[0].Steps {
+		t.Fatalf("tightening the tolerance did not add steps: %+v", ode)
+	}
+	for _, r := range ode[1:] {
+		if r.Retained != ode[0].Retained {
+			t.Errorf("ODE-Net retained %d bytes at %d steps, %d at %d", r.Retained, r.Steps, ode[0].Retained, ode[0].Steps)
+		}
+	}
+	// RK-Net: 16x the steps keep ~16x the bytes (each step stores its state and stages).
+	if r := float64(rk[2].Retained) / float64(rk[0].Retained); r < 12 || r > 17 {
+		t.Errorf("RK-Net: %d -> %d steps grew the retained bytes %.1fx", rk[0].Steps, rk[2].Steps, r)
+	}
+}

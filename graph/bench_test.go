@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/chewxy/math32"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -165,7 +166,7 @@ func (m *gonumMLP32) forward(t float64, z, f []float64) {
 	}
 	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, gm32(B, D, m.z), gm32(D, H, m.w1), 1, gm32(B, H, m.h))
 	for i := range m.h {
-		m.h[i] = float32(math.Tanh(float64(m.h[i])))
+		m.h[i] = math32.Tanh(m.h[i]) // the float32 tanh Gorgonia's tensor engine uses
 	}
 	for i := 0; i < B; i++ {
 		copy(m.f[i*D:(i+1)*D], m.b2)

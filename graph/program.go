@@ -14,6 +14,7 @@ const (
 	execPrealloc        // op.UsePreallocDo into the node's persistent buffer
 	execUnsafe          // copy the single input into the buffer, then op.UnsafeDo in place
 	execDo              // op.Do: allocates its result every run (ops with no prealloc form)
+	execKernel          // a data-movement kernel of kernels.go into the persistent buffer
 )
 
 type instr struct {
@@ -23,6 +24,7 @@ type instr struct {
 	kind int
 	buf  G.Value
 	zero bool // clear buf before UsePreallocDo (the op accumulates into it)
+	kern *kernel
 }
 
 // accumulating lists the Gorgonia ops whose UsePreallocDo adds into the buffer instead of
@@ -146,6 +148,12 @@ func (p *Program) Run() (err error) {
 					zeroValue(in.buf)
 				}
 				v, err = in.op.(G.UsePreallocDoer).UsePreallocDo(in.buf, args...)
+			case execKernel:
+				if in.kern.run(in.buf.(*tensor.Dense), args) {
+					v = in.buf
+				} else {
+					v, err = in.op.Do(args...)
+				}
 			case execUnsafe:
 				if _, err = G.Copy(in.buf, args[0]); err == nil {
 					v, err = in.op.(G.UnsafeDoer).UnsafeDo(in.buf)
@@ -184,6 +192,15 @@ func (p *Program) first(in *instr, args []G.Value) (G.Value, error) {
 	for j := range p.instrs {
 		if b, ok := p.instrs[j].buf.(tensor.Tensor); ok && overlaps(t, b) {
 			return v, nil
+		}
+	}
+	if d, ok := v.(*tensor.Dense); ok {
+		if k := newKernel(in.op, args, d); k != nil {
+			buf := tensor.New(tensor.Of(d.Dtype()), tensor.WithShape(d.Shape().Clone()...))
+			if k.run(buf, args) && sameValues(buf, d) {
+				in.kind, in.buf, in.kern = execKernel, buf, k
+				return buf, nil
+			}
 		}
 	}
 	if _, ok := in.op.(G.UsePreallocDoer); ok {

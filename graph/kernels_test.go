@@ -1,0 +1,203 @@
+package graph
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// TestKernelsMatchGorgonia checks the data-movement kernels against Gorgonia's
+// TapeMachine on the same graph, bit for bit, over transposes, broadcasts (repeats of a
+// size-1 axis, one or several) and concatenations along every axis, in float64 and
+// float32, for two runs with different inputs (the second run goes through the kernel,
+// the first through the op). It also checks that the kernels were actually used.
+// Exact equality is the right tolerance: the kernels only move values.
+func TestKernelsMatchGorgonia(t *testing.T) {
+	type build func(g *G.ExprGraph, dt tensor.Dtype) (inputs []*G.Node, out *G.Node, err error)
+	in := func(g *G.ExprGraph, dt tensor.Dtype, name string, shape ...int) *G.Node {
+		return G.NewTensor(g, dt, len(shape), G.WithShape(shape...), G.WithName(name))
+	}
+	cases := []struct {
+		name  string
+		build build
+	}{
+		{"transpose 0231", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x := in(g, dt, "x", 2, 3, 4, 5)
+			y, err := G.Transpose(x, 0, 2, 3, 1)
+			return []*G.Node{x}, y, err
+		}},
+		{"transpose 0312", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x := in(g, dt, "x", 2, 3, 4, 5)
+			y, err := G.Transpose(x, 0, 3, 1, 2)
+			return []*G.Node{x}, y, err
+		}},
+		{"transpose matrix", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x := in(g, dt, "x", 7, 3)
+			y, err := G.Transpose(x)
+			return []*G.Node{x}, y, err
+		}},
+		{"transpose 3-d", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x := in(g, dt, "x", 3, 1, 4)
+			y, err := G.Transpose(x, 2, 0, 1)
+			return []*G.Node{x}, y, err
+		}},
+		{"broadcast bias NCHW", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x, b := in(g, dt, "x", 2, 3, 4, 5), in(g, dt, "b", 1, 3, 1, 1)
+			y, err := G.BroadcastAdd(x, b, nil, []byte{0, 2, 3})
+			return []*G.Node{x, b}, y, err
+		}},
+		{"broadcast row", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x, b := in(g, dt, "x", 6, 5), in(g, dt, "b", 1, 5)
+			y, err := G.BroadcastHadamardProd(x, b, nil, []byte{0})
+			return []*G.Node{x, b}, y, err
+		}},
+		{"broadcast column", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x, b := in(g, dt, "x", 6, 5), in(g, dt, "b", 6, 1)
+			y, err := G.BroadcastSub(b, x, []byte{1}, nil)
+			return []*G.Node{x, b}, y, err
+		}},
+		{"broadcast middle", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x, b := in(g, dt, "x", 2, 4, 3), in(g, dt, "b", 2, 1, 3)
+			y, err := G.BroadcastAdd(x, b, nil, []byte{1})
+			return []*G.Node{x, b}, y, err
+		}},
+		{"concat axis 0", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			a, b := in(g, dt, "a", 2, 3, 4), in(g, dt, "b", 5, 3, 4)
+			y, err := G.Concat(0, a, b)
+			return []*G.Node{a, b}, y, err
+		}},
+		{"concat axis 1 of three", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			a, b, c := in(g, dt, "a", 2, 3, 4, 4), in(g, dt, "b", 2, 1, 4, 4), in(g, dt, "c", 2, 2, 4, 4)
+			y, err := G.Concat(1, a, b, c)
+			return []*G.Node{a, b, c}, y, err
+		}},
+		{"concat last axis", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			a, b := in(g, dt, "a", 3, 2), in(g, dt, "b", 3, 5)
+			y, err := G.Concat(1, a, b)
+			return []*G.Node{a, b}, y, err
+		}},
+	}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/%v", c.name, dt), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(3, 4))
+				g := G.NewGraph()
+				inputs, out, err := c.build(g, dt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The output times a constant, so the op under test is an inner node.
+				y := G.Must(G.HadamardProd(out, G.NewConstant(fill(dt, out.Shape(), 1))))
+				p, err := Compile(y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g2 := G.NewGraph()
+				inputs2, out2, err := c.build(g2, dt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tm := G.NewTapeMachine(g2)
+				defer tm.Close()
+				for run := 0; run < 3; run++ {
+					for i, n := range inputs {
+						v := randomTensor(rng, dt, n.Shape())
+						if err := G.Let(n, v); err != nil {
+							t.Fatal(err)
+						}
+						if err := G.Let(inputs2[i], v.Clone()); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := p.Run(); err != nil {
+						t.Fatal(err)
+					}
+					tm.Reset()
+					if err := tm.RunAll(); err != nil {
+						t.Fatal(err)
+					}
+					got, err := p.Value(y)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := out2.Value().(*tensor.Dense)
+					if !sameValues(got.(*tensor.Dense), want) {
+						t.Fatalf("run %d: program %v, TapeMachine %v", run, got, want)
+					}
+				}
+				used := 0
+				for _, in := range p.instrs {
+					if in.kind == execKernel {
+						used++
+					}
+				}
+				if used == 0 { // a broadcast over several axes is one repeat per axis
+					t.Error("no instruction uses a kernel")
+				}
+			})
+		}
+	}
+}
+
+// TestKernelFallsBack checks that a kernel refuses arguments it was not compiled for
+// (another shape, dtype, or repeat count) without writing, so the program runs the op.
+func TestKernelFallsBack(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float64, 2, G.WithShape(3, 4), G.WithName("x"))
+	y := G.Must(G.Transpose(x))
+	xv := tensor.New(tensor.WithShape(3, 4), tensor.WithBacking(make([]float64, 12)))
+	out, err := y.Op().Do(xv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKernel(y.Op(), []G.Value{xv}, out.(*tensor.Dense))
+	if k == nil {
+		t.Fatal("no kernel for a transpose")
+	}
+	dst := tensor.New(tensor.WithShape(4, 3), tensor.WithBacking(make([]float64, 12)))
+	for _, bad := range []G.Value{
+		tensor.New(tensor.WithShape(4, 3), tensor.WithBacking(make([]float64, 12))),
+		tensor.New(tensor.WithShape(3, 4), tensor.WithBacking(make([]float32, 12))),
+		G.NewF64(1),
+	} {
+		if k.run(dst, []G.Value{bad}) {
+			t.Errorf("kernel accepted %v", bad)
+		}
+	}
+	if !k.run(dst, []G.Value{xv}) {
+		t.Error("kernel refused its own arguments")
+	}
+}
+
+func fill(dt tensor.Dtype, shape tensor.Shape, v float64) *tensor.Dense {
+	t := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+	switch dt {
+	case tensor.Float64:
+		for i := range t.Float64s() {
+			t.Float64s()[i] = v
+		}
+	case tensor.Float32:
+		for i := range t.Float32s() {
+			t.Float32s()[i] = float32(v)
+		}
+	}
+	return t
+}
+
+func randomTensor(rng *rand.Rand, dt tensor.Dtype, shape tensor.Shape) *tensor.Dense {
+	t := fill(dt, shape, 0)
+	switch dt {
+	case tensor.Float64:
+		for i := range t.Float64s() {
+			t.Float64s()[i] = rng.NormFloat64()
+		}
+	case tensor.Float32:
+		for i := range t.Float32s() {
+			t.Float32s()[i] = float32(rng.NormFloat64())
+		}
+	}
+	return t
+}

@@ -51,14 +51,14 @@ type Row struct {
 	RetainedBytes int64 `json:"retained_bytes"`
 	// MeasuredBytes is the Go heap growth held by the tape between Forward and
 	// Backward (after a GC on both sides): the analytic figure checked by measurement.
-	// It does not include buffers Backward allocates (Checkpointed's segment buffer).
+	// Like RetainedBytes, it leaves out buffers Backward allocates.
 	MeasuredBytes int64 `json:"measured_bytes"`
 	// BackwardLiveBytes is the live heap during Backward above the level before
 	// Forward: the largest of three measurements taken inside the dynamics' calls at
 	// 1/4, 1/2 and 3/4 of the backward pass (in a separate, untimed run). It adds to the
-	// tape the backward pass's working memory, which RetainedBytes counts for
-	// Checkpointed (its segment buffer) but not for Backsolve (the backward solver's
-	// buffers for the augmented state [z, a, a_theta, a_t], of size 2D+P+1 each).
+	// tape the backward pass's working memory (adjoint.Stats.WorkBytes): Checkpointed's
+	// segment buffer, Backsolve's solver buffers for the augmented state
+	// [z, a, a_theta, a_t] of size 2D+P+1 each.
 	BackwardLiveBytes int64 `json:"backward_live_bytes"`
 	// GradError is ||g - g_ref||_2 / ||g_ref||_2 over (dL/dz0, dL/dtheta).
 	GradError float64 `json:"grad_error"`
@@ -91,13 +91,6 @@ func (b *bench) warmUp() error {
 		}
 	}
 	return nil
-}
-
-// segmentBytes is the size of the buffer in which Checkpointed re-solves one segment of
-// a fixed-step row: Every steps (at most all of them) of the step's start state and its
-// RK4 stages, as the adjoint package documents its recorded steps.
-func (b *bench) segmentBytes(r Row) float64 {
-	return float64(8 * min(b.cfg.Every, r.Steps) * (1 + odeint.RK4.NumStages()) * len(b.p.y0))
 }
 
 func (b *bench) fixed(n int) odeint.Options {

@@ -143,7 +143,7 @@ func run(args []string, stdout, progress io.Writer) error {
 	if rep.Adaptive, err = b.adaptiveTable(); err != nil {
 		return err
 	}
-	rep.Ratios = ratios(rep.Fixed, rep.Adaptive, b.segmentBytes)
+	rep.Ratios = ratios(rep.Fixed, rep.Adaptive)
 
 	fmt.Fprintf(stdout, "Gradient of L = c.z(T) through a %d-wide Gorgonia MLP (hidden %d, batch %d, %d parameters) over [0, %g].\n",
 		cfg.Width, cfg.Hidden, cfg.Batch, cfg.Params, cfg.T)

@@ -136,7 +136,7 @@ func writePlots(dir string, rep *Report) ([]string, error) {
 		bottom            bool
 		ss                []series
 	}{
-		{"memory.png", "Bytes retained for the gradient (RK4; Checkpointed's includes its segment buffer)", "solver steps", "bytes", false, mem},
+		{"memory.png", "Bytes retained for the gradient (fixed-step RK4)", "solver steps", "bytes", false, mem},
 		{"live.png", "Live heap during the backward pass (tape + working memory, RK4)", "solver steps", "bytes", false, liv},
 		{"time.png", "Forward + backward time (RK4): wall (lines), CPU (rings)", "solver steps", "seconds", false, tim},
 		{"adaptive.png", "Gradient error against work (Dopri5, one point per rtol)", "NFE forward + backward", "relative gradient error", true, ada},

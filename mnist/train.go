@@ -86,6 +86,12 @@ func (c *TrainConfig) defaults() error {
 // NewOptimizer returns the optimiser and learning-rate schedule of cfg for a run of
 // stepsPerEpoch batches per epoch.
 func NewOptimizer(m *layers.Model, cfg TrainConfig, stepsPerEpoch int) (*layers.Optimizer, error) {
+	if m == nil || m.Params == nil {
+		return nil, errors.New("mnist: NewOptimizer needs a model with parameters")
+	}
+	if stepsPerEpoch <= 0 {
+		return nil, errors.Errorf("mnist: %d steps per epoch", stepsPerEpoch)
+	}
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}

@@ -20,7 +20,8 @@
 //
 // A progress bar shows the loss, accuracy and NFE while training. The final report gives
 // the test accuracy, the NFE per batch forward and backward, the parameter count, the
-// time per epoch and the peak heap; -json prints it as one JSON object on the last line.
+// time per epoch, the peak Go heap between batches and the peak resident set size (the
+// kernel's high-water mark); -json prints it as one JSON object on the last line.
 // A PNG of the training curves is written to -out.
 package main
 
@@ -68,6 +69,7 @@ type Report struct {
 	SecondsTotal  float64            `json:"seconds_total"`
 	PeakHeapBytes uint64             `json:"peak_heap_bytes"`
 	PeakSysBytes  uint64             `json:"peak_sys_bytes"`
+	PeakRSSBytes  uint64             `json:"peak_rss_bytes"`
 	BLAS          string             `json:"blas"`
 	Epochs        []mnist.EpochStats `json:"epochs,omitempty"`
 	Checkpoint    string             `json:"checkpoint,omitempty"`
@@ -112,7 +114,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.workers, "workers", 0, "goroutines per batch (0: GOMAXPROCS)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the initialisation and the batches")
 	fs.StringVar(&o.save, "save", "", "save the trained model to this safetensors file")
-	fs.StringVar(&o.resume, "resume", "", "start from the parameters in this checkpoint (its model configuration wins)")
+	fs.StringVar(&o.resume, "resume", "", "start from the parameters in this checkpoint, whose model configuration replaces the flags' (a warm start: the optimiser's state and the schedule begin afresh)")
 	fs.StringVar(&o.eval, "eval", "", "only evaluate the model in this checkpoint on the test set")
 	fs.StringVar(&o.out, "out", "out", "directory for the PNG of the training curves")
 	fs.StringVar(&o.data, "data", "", "folder with the MNIST IDX files (default: the GoMNIST module, or $"+mnist.EnvDataDir+")")
@@ -148,8 +150,25 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if o.model == mnist.ArchRKNet && !set["grad"] {
 		o.grad = "direct"
 	}
-	if o.quick {
-		o.trainLimit, o.testLimit, o.channels, o.epochs, o.batch = 256, 200, 4, 1, 64
+	if o.quick { // tiny settings, except where a flag says otherwise
+		for name, apply := range map[string]func(){
+			"train-limit": func() { o.trainLimit = 256 }, "test-limit": func() { o.testLimit = 200 },
+			"channels": func() { o.channels = 4 }, "epochs": func() { o.epochs = 1 }, "batch": func() { o.batch = 64 },
+		} {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	switch {
+	case o.batch <= 0:
+		return nil, errors.Errorf("-batch %d: want at least 1", o.batch)
+	case o.epochs <= 0:
+		return nil, errors.Errorf("-epochs %d: want at least 1", o.epochs)
+	case o.channels <= 0:
+		return nil, errors.Errorf("-channels %d: want at least 1", o.channels)
+	case o.trainLimit < 0 || o.testLimit < 0:
+		return nil, errors.Errorf("-train-limit %d, -test-limit %d: want 0 (all) or more", o.trainLimit, o.testLimit)
 	}
 	return o, nil
 }
@@ -183,6 +202,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	mc := o.modelConfig()
 	if o.resume != "" {
+		// The checkpoint's configuration replaces the flags' whole: fields it leaves
+		// out (zero values are omitted) must not keep the flags' defaults.
+		mc = mnist.ModelConfig{}
 		if err := layers.ReadConfig(o.resume, &mc); err != nil {
 			return errors.Wrap(err, "reading the checkpoint's model configuration")
 		}
@@ -227,7 +249,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	f := rep.Final()
 	r := Report{Model: mc, Train: tc, Params: m.Params.Len(), TestAccuracy: f.TestAcc, TestLoss: f.TestLoss,
 		NFEForward: f.NFEForward, NFEBackward: f.NFEBackward, PeakHeapBytes: rep.PeakHeapBytes, PeakSysBytes: ms.Sys,
-		BLAS: graph.BLAS, Epochs: rep.Epochs}
+		BLAS: graph.BLAS, Epochs: rep.Epochs, PeakRSSBytes: peakRSS()}
 	r.TestImages = test.N
 	if o.testLimit > 0 && o.testLimit < test.N {
 		r.TestImages = o.testLimit
@@ -254,8 +276,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	r.SecondsTotal = time.Since(start).Seconds()
 	fmt.Fprintf(stdout, "\n%s: test accuracy %.2f %% on %d images, %d parameters\n", mc.Arch, 100*r.TestAccuracy, r.TestImages, r.Params)
-	fmt.Fprintf(stdout, "NFE per batch: %.1f forward, %.1f backward; %.1f s per epoch, %.1f s in all; peak heap %.0f MB\n",
-		r.NFEForward, r.NFEBackward, r.SecondsEpoch, r.SecondsTotal, float64(r.PeakHeapBytes)/1e6)
+	fmt.Fprintf(stdout, "NFE per batch: %.1f forward, %.1f backward; %.1f s per epoch, %.1f s in all; peak heap %.0f MB (between batches), peak RSS %.0f MB\n",
+		r.NFEForward, r.NFEBackward, r.SecondsEpoch, r.SecondsTotal, float64(r.PeakHeapBytes)/1e6, float64(r.PeakRSSBytes)/1e6)
 	fmt.Fprintf(stdout, "training curves: %s\n", r.Plot)
 	if o.json {
 		return json.NewEncoder(stdout).Encode(r)

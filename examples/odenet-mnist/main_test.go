@@ -44,6 +44,30 @@ func TestQuick(t *testing.T) {
 	}
 }
 
+// TestResume: a checkpoint whose configuration differs from the flags' defaults (float64
+// graphs, an adaptive solver, so no fixed step) is resumed from a default command line,
+// and its own configuration is the one trained.
+func TestResume(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "f64.safetensors")
+	var out, errb bytes.Buffer
+	if err := run([]string{"-quick", "-out", dir, "-float32=false", "-method", "dopri5", "-rtol", "1e-2", "-atol", "1e-2", "-save", ckpt}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	out.Reset()
+	if err := run([]string{"-quick", "-out", dir, "-resume", ckpt, "-json"}, &out, &errb); err != nil {
+		t.Fatalf("resuming: %v\n%s", err, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var r Report
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Model.Float32 || r.Model.Method != "dopri5" || r.Model.Step != 0 || r.Model.RTol != 1e-2 {
+		t.Errorf("resumed with %+v, want the checkpoint's float64 dopri5 model", r.Model)
+	}
+}
+
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-model", "transformer", "-quick"},
@@ -51,6 +75,9 @@ func TestBadFlags(t *testing.T) {
 		{"-eval", "/nonexistent.safetensors"},
 		{"stray"},
 		{"-quick", "-optim", "lbfgs"},
+		{"-quick", "-batch", "0"},
+		{"-quick", "-epochs", "-1"},
+		{"-quick", "-resume", "/nonexistent.safetensors"},
 	} {
 		var out, errb bytes.Buffer
 		if err := run(args, &out, &errb); err == nil {

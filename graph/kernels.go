@@ -26,6 +26,9 @@ const (
 	kernTranspose = iota + 1
 	kernBroadcast
 	kernConcat
+	kernIm2col
+	kernCol2im
+	kernSlice
 )
 
 type kernel struct {
@@ -37,6 +40,19 @@ type kernel struct {
 
 	// Scratch for the strided copies (no allocation per run).
 	shape, dstStrides, srcStrides []int
+
+	// im2col, col2im (kernels_conv.go): the geometry and a padded image plane of
+	// scratchLen elements, allocated on the first run in the op's dtype.
+	conv       *convGeom
+	offsets    []int // kernel rows' offsets in the padded plane
+	scratchLen int
+	scratch64  []float64
+	scratch32  []float32
+
+	// slice: the first index along axis and the sliced shape (the axis kept, length 1
+	// for a single index).
+	start      int
+	sliceShape []int
 }
 
 // newKernel returns a kernel for op, or nil when the op is not one of the data-movement
@@ -50,7 +66,11 @@ func newKernel(op G.Op, args []G.Value, out tensor.Tensor) *kernel {
 		return nil
 	}
 	k := &kernel{}
-	switch rv.Type().String() {
+	switch name := rv.Type().String(); name {
+	case "gorgonia.im2colOp", "gorgonia.col2imOp":
+		return newConvKernel(k, rv, name, args, out)
+	case "gorgonia.sliceOp":
+		return newSliceKernel(k, op, rv, args, out)
 	case "gorgonia.transposeOp":
 		f := rv.FieldByName("pattern")
 		if !f.IsValid() || f.Kind() != reflect.Slice || len(args) != 1 {
@@ -133,6 +153,30 @@ func (k *kernel) run(dst *tensor.Dense, args []G.Value) bool {
 func runKernel[T float32 | float64](k *kernel, dst []T, args []G.Value, data func(*tensor.Dense) []T) bool {
 	out, ds, ss := k.shape, k.dstStrides, k.srcStrides
 	switch k.kind {
+	case kernIm2col, kernCol2im:
+		var scratch []T
+		switch p := any(&scratch).(type) {
+		case *[]float64:
+			if k.scratch64 == nil {
+				k.scratch64 = make([]float64, k.scratchLen)
+			}
+			*p = k.scratch64
+		case *[]float32:
+			if k.scratch32 == nil {
+				k.scratch32 = make([]float32, k.scratchLen)
+			}
+			*p = k.scratch32
+		}
+		return runConv(k, dst, data(args[0].(*tensor.Dense)), scratch)
+	case kernSlice:
+		if size(k.sliceShape) != len(dst) {
+			return false
+		}
+		copy(out, k.sliceShape)
+		rowMajor(ds, out)
+		rowMajor(ss, k.shapes[0])
+		src := data(args[0].(*tensor.Dense))
+		stridedCopy(dst, ds, src[k.start*ss[k.axis]:], ss, out)
 	case kernTranspose:
 		in := k.shapes[0]
 		if len(in) != len(k.perm) || len(out) != len(in) {

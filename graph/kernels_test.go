@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -79,6 +80,28 @@ func TestKernelsMatchGorgonia(t *testing.T) {
 			y, err := G.Concat(1, a, b)
 			return []*G.Node{a, b}, y, err
 		}},
+		{"slice range", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x := in(g, dt, "x", 2, 5, 3, 3)
+			y, err := G.Slice(x, nil, G.S(1, 4))
+			return []*G.Node{x}, y, err
+		}},
+		{"slice index", func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+			x := in(g, dt, "x", 4, 6)
+			y, err := G.Slice(x, nil, G.S(5))
+			return []*G.Node{x}, y, err
+		}},
+		// Convolutions: the ODE-Net's 3x3 pad 1, the paper stem's 4x4 stride 2 pad 1 on
+		// 13x13 (its bottom and right pad are narrower than the top and left), 3x3
+		// dilation 2, and an unpadded 2x3 kernel. im2col runs in Conv2d's forward, col2im
+		// in the gradient with respect to the image.
+		{"conv 3x3 pad 1", convCase(in, []int{2, 3, 6, 6}, []int{4, 3, 3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, false)},
+		{"conv 4x4 stride 2", convCase(in, []int{2, 2, 13, 13}, []int{3, 2, 4, 4}, []int{1, 1}, []int{2, 2}, []int{1, 1}, false)},
+		{"conv dilation 2", convCase(in, []int{1, 2, 7, 7}, []int{2, 2, 3, 3}, []int{2, 2}, []int{1, 1}, []int{2, 2}, false)},
+		{"conv 2x3 no pad", convCase(in, []int{2, 2, 5, 6}, []int{3, 2, 2, 3}, []int{0, 0}, []int{1, 1}, []int{1, 1}, false)},
+		{"col2im 3x3 pad 1", convCase(in, []int{2, 3, 6, 6}, []int{4, 3, 3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, true)},
+		{"col2im 4x4 stride 2", convCase(in, []int{2, 2, 13, 13}, []int{3, 2, 4, 4}, []int{1, 1}, []int{2, 2}, []int{1, 1}, true)},
+		{"col2im dilation 2", convCase(in, []int{1, 2, 7, 7}, []int{2, 2, 3, 3}, []int{2, 2}, []int{1, 1}, []int{2, 2}, true)},
+		{"col2im 2x3 no pad", convCase(in, []int{2, 2, 5, 6}, []int{3, 2, 2, 3}, []int{0, 0}, []int{1, 1}, []int{1, 1}, true)},
 	}
 	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
 		for _, c := range cases {
@@ -128,17 +151,46 @@ func TestKernelsMatchGorgonia(t *testing.T) {
 						t.Fatalf("run %d: program %v, TapeMachine %v", run, got, want)
 					}
 				}
+				// The kernel under test must be the one used (a conv also transposes).
+				want := 0
+				for prefix, kind := range map[string]int{"conv": kernIm2col, "col2im": kernCol2im, "slice": kernSlice} {
+					if strings.HasPrefix(c.name, prefix) {
+						want = kind
+					}
+				}
 				used := 0
 				for _, in := range p.instrs {
-					if in.kind == execKernel {
+					if in.kind == execKernel && (want == 0 || in.kern.kind == want) {
 						used++
 					}
 				}
 				if used == 0 { // a broadcast over several axes is one repeat per axis
-					t.Error("no instruction uses a kernel")
+					t.Errorf("no instruction uses the kernel (kind %d)", want)
 				}
 			})
 		}
+	}
+}
+
+// convCase builds Conv2d(x, w) or, with grad, the gradient of sum(Conv2d(x, w) * c)
+// with respect to x, which runs col2im.
+func convCase(in func(*G.ExprGraph, tensor.Dtype, string, ...int) *G.Node, xs, ws, pad, stride, dil []int, grad bool) func(*G.ExprGraph, tensor.Dtype) ([]*G.Node, *G.Node, error) {
+	return func(g *G.ExprGraph, dt tensor.Dtype) ([]*G.Node, *G.Node, error) {
+		x, w := in(g, dt, "x", xs...), in(g, dt, "w", ws...)
+		y, err := G.Conv2d(x, w, tensor.Shape{ws[2], ws[3]}, pad, stride, dil)
+		if err != nil || !grad {
+			return []*G.Node{x, w}, y, err
+		}
+		c := in(g, dt, "c", y.Shape()...)
+		cost, err := G.Sum(G.Must(G.HadamardProd(y, c)))
+		if err != nil {
+			return nil, nil, err
+		}
+		gs, err := G.Grad(cost, x)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []*G.Node{x, w, c}, gs[0], nil
 	}
 }
 

@@ -60,17 +60,46 @@ func ancestors(outputs ...*G.Node) map[*G.Node]bool {
 // Entries of the result are nil where w does not influence the outputs (the gradient is
 // zero). It may be called any number of times on one graph: it clears the derivatives
 // Gorgonia kept from earlier passes first (see clearDerivs), so gradients of gradients
-// are correct.
+// are correct. A nil node among the arguments, nodes of different graphs, or a
+// cotangent whose shape or dtype differs from its output's are errors naming the node.
 func Backprop(outputs, cotangents, wrt []*G.Node) ([]*G.Node, error) {
 	if len(outputs) == 0 || len(outputs) != len(cotangents) {
 		return nil, errors.Errorf("graph: Backprop: %d outputs and %d cotangents", len(outputs), len(cotangents))
 	}
+	// Gorgonia dereferences nil nodes and mixes graphs without checking: validate here.
+	if outputs[0] == nil {
+		return nil, errors.New("graph: Backprop: output 0 is nil")
+	}
+	g := outputs[0].Graph()
+	if g == nil {
+		return nil, errors.Errorf("graph: Backprop: output 0 (%s) belongs to no graph", nodeName(outputs[0]))
+	}
 	for i, o := range outputs {
-		if !o.Shape().Eq(cotangents[i].Shape()) {
-			return nil, errors.Errorf("graph: Backprop: output %s and its cotangent %s differ in shape", nodeName(o), nodeName(cotangents[i]))
+		c := cotangents[i]
+		switch {
+		case o == nil:
+			return nil, errors.Errorf("graph: Backprop: output %d is nil", i)
+		case c == nil:
+			return nil, errors.Errorf("graph: Backprop: the cotangent of output %d (%s) is nil", i, nodeName(o))
+		case o.Graph() != g:
+			return nil, errors.Errorf("graph: Backprop: output %d (%s) is in another graph than output 0", i, nodeName(o))
+		case c.Graph() != g:
+			return nil, errors.Errorf("graph: Backprop: the cotangent %s of output %s is in another graph", nodeName(c), nodeName(o))
+		case !o.Shape().Eq(c.Shape()):
+			return nil, errors.Errorf("graph: Backprop: output %s and its cotangent %s differ in shape", nodeName(o), nodeName(c))
+		case o.Dtype() != c.Dtype():
+			return nil, errors.Errorf("graph: Backprop: output %s of dtype %v and its cotangent %s of dtype %v differ in dtype", nodeName(o), o.Dtype(), nodeName(c), c.Dtype())
 		}
 	}
-	if err := clearDerivs(outputs[0].Graph()); err != nil {
+	for i, w := range wrt {
+		if w == nil {
+			return nil, errors.Errorf("graph: Backprop: wrt node %d is nil", i)
+		}
+		if w.Graph() != g {
+			return nil, errors.Errorf("graph: Backprop: wrt node %d (%s) is in another graph than the outputs", i, nodeName(w))
+		}
+	}
+	if err := clearDerivs(g); err != nil {
 		return nil, err
 	}
 	// Gorgonia refuses wrt nodes that do not reach an output and outputs that no wrt

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -88,4 +89,44 @@ func TestGorgoniaStillStale(t *testing.T) {
 		t.Fatalf("Gorgonia's second Backpropagate pass is now correct (%.17g): drop the clearDerivs workaround", got)
 	}
 	t.Logf("Gorgonia without the workaround: trace %v, error %v (exact %v)", got, err, exactTrace())
+}
+
+// TestBackpropBadArguments: nil nodes, nodes of another graph and cotangents of the
+// wrong shape or dtype are errors naming the node, not panics inside Gorgonia.
+func TestBackpropBadArguments(t *testing.T) {
+	g := G.NewGraph()
+	z := G.NewMatrix(g, G.Float64, G.WithShape(1, 2), G.WithName("z"), G.WithInit(G.Zeroes()))
+	f := G.Must(G.Tanh(z))
+	cot := G.NewMatrix(g, G.Float64, G.WithShape(1, 2), G.WithName("a"), G.WithInit(G.Zeroes()))
+	wrongShape := G.NewMatrix(g, G.Float64, G.WithShape(2, 1), G.WithName("a21"), G.WithInit(G.Zeroes()))
+	wrongDtype := G.NewMatrix(g, G.Float32, G.WithShape(1, 2), G.WithName("a32"), G.WithInit(G.Zeroes()))
+	g2 := G.NewGraph()
+	alien := G.NewMatrix(g2, G.Float64, G.WithShape(1, 2), G.WithName("alien"), G.WithInit(G.Zeroes()))
+	cases := []struct {
+		name           string
+		outs, cots, wr []*G.Node
+		want           string
+	}{
+		{"nil output", []*G.Node{nil}, []*G.Node{cot}, []*G.Node{z}, "output 0 is nil"},
+		{"nil second output", []*G.Node{f, nil}, []*G.Node{cot, cot}, []*G.Node{z}, "output 1 is nil"},
+		{"nil cotangent", []*G.Node{f}, []*G.Node{nil}, []*G.Node{z}, "the cotangent of output 0 (\"" + f.Name() + "\""},
+		{"nil wrt", []*G.Node{f}, []*G.Node{cot}, []*G.Node{z, nil}, "wrt node 1 is nil"},
+		{"count mismatch", []*G.Node{f}, nil, []*G.Node{z}, "1 outputs and 0 cotangents"},
+		{"cotangent shape", []*G.Node{f}, []*G.Node{wrongShape}, []*G.Node{z}, `its cotangent "a21" (<nil>, shape (2, 1)) differ in shape`},
+		{"cotangent dtype", []*G.Node{f}, []*G.Node{wrongDtype}, []*G.Node{z}, `its cotangent "a32" (<nil>, shape (1, 2)) of dtype float32 differ in dtype`},
+		{"cotangent of another graph", []*G.Node{f}, []*G.Node{alien}, []*G.Node{z}, `the cotangent "alien"`},
+		{"wrt of another graph", []*G.Node{f}, []*G.Node{cot}, []*G.Node{alien}, `wrt node 0 ("alien"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Backprop(c.outs, c.cots, c.wr)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+	// The valid call still works after the rejected ones.
+	if gr, err := Backprop([]*G.Node{f}, []*G.Node{cot}, []*G.Node{z}); err != nil || gr[0] == nil {
+		t.Fatalf("valid Backprop: %v, %v", gr, err)
+	}
 }

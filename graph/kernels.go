@@ -304,6 +304,24 @@ func stridedCopyN[T float32 | float64](dst []T, ds []int, src []T, ss []int, sha
 		}
 		return
 	}
+	if n == 2 && ds[1] == 1 { // a matrix transpose or broadcast row by row: no recursion per row
+		rows, m, d0, s0, s1 := shape[0], shape[1], ds[0], ss[0], ss[1]
+		for i := 0; i < rows; i++ {
+			dr := dst[i*d0 : i*d0+m]
+			if s1 == 0 {
+				v := src[i*s0]
+				for j := range dr {
+					dr[j] = v
+				}
+				continue
+			}
+			sr := src[i*s0 : i*s0+(m-1)*s1+1]
+			for j := range dr {
+				dr[j] = sr[j*s1]
+			}
+		}
+		return
+	}
 	for i := 0; i < shape[0]; i++ {
 		stridedCopyN(dst[i*ds[0]:], ds[1:], src[i*ss[0]:], ss[1:], shape[1:])
 	}

@@ -11,36 +11,42 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Init fills dst, the values of a parameter of the given shape, with its initial values.
-type Init func(rng *rand.Rand, shape []int, dst []float64)
+// Init fills dst, the values of a parameter of the given shape (len(dst) is the
+// product of shape), with its initial values. An error (for example a Values list of
+// the wrong length) makes Params.Add fail with an error naming the parameter, and the
+// parameter is not added.
+type Init func(rng *rand.Rand, shape []int, dst []float64) error
 
 // Zeros initialises a parameter to 0.
 func Zeros() Init { return Constant(0) }
 
 // Constant initialises every element of a parameter to c.
 func Constant(c float64) Init {
-	return func(_ *rand.Rand, _ []int, dst []float64) {
+	return func(_ *rand.Rand, _ []int, dst []float64) error {
 		for i := range dst {
 			dst[i] = c
 		}
+		return nil
 	}
 }
 
 // Uniform initialises a parameter with independent draws from U(-bound, bound).
 func Uniform(bound float64) Init {
-	return func(rng *rand.Rand, _ []int, dst []float64) {
+	return func(rng *rand.Rand, _ []int, dst []float64) error {
 		for i := range dst {
 			dst[i] = bound * (2*rng.Float64() - 1)
 		}
+		return nil
 	}
 }
 
 // Normal initialises a parameter with independent draws from N(0, std^2).
 func Normal(std float64) Init {
-	return func(rng *rand.Rand, _ []int, dst []float64) {
+	return func(rng *rand.Rand, _ []int, dst []float64) error {
 		for i := range dst {
 			dst[i] = std * rng.NormFloat64()
 		}
+		return nil
 	}
 }
 
@@ -54,18 +60,32 @@ func FanIn(fanIn int) Init {
 	return Uniform(1 / math.Sqrt(float64(fanIn)))
 }
 
-// Values sets a parameter to a copy of v (len(v) must equal the parameter's size).
+// Values sets a parameter to a copy of v, in row-major order. len(v) must equal the
+// parameter's size: a shorter or longer list is an error (Params.Add reports it with
+// the parameter's name and shape), never a silent zero fill or truncation.
 func Values(v ...float64) Init {
-	return func(_ *rand.Rand, _ []int, dst []float64) { copy(dst, v) }
+	v = append([]float64(nil), v...) // the caller may reuse its slice
+	return func(_ *rand.Rand, shape []int, dst []float64) error {
+		if len(v) != len(dst) {
+			return errors.Errorf("Values has %d values for shape %v (%d elements)", len(v), shape, len(dst))
+		}
+		copy(dst, v)
+		return nil
+	}
 }
 
 // Param is one named parameter tensor of a Params set. Its values and gradient are
 // views into the set's flat slices; obtain them with Params.Value and Params.Grad.
 type Param struct {
-	Name   string
+	// Name is the parameter's full name, unique within its Params set (scoped names
+	// are dotted: "block.conv1.weight").
+	Name string
+	// Shape is the tensor shape of the parameter; the values are stored row-major.
 	Shape  []int
 	Offset int // position of the first element in the flat slices
 	Size   int // number of elements
+
+	owner *Params // the set that created the parameter
 }
 
 // Params is a set of named parameter tensors stored in one flat []float64 of values and
@@ -86,18 +106,24 @@ type Params struct {
 }
 
 // NewParams returns an empty parameter set whose initialisers draw from rng. A nil rng
-// uses a fixed seed, so models are reproducible by default.
+// uses a fixed seed, so models are reproducible by default. The zero Params is also an
+// empty set, equivalent to NewParams(nil).
 func NewParams(rng *rand.Rand) *Params {
 	if rng == nil {
-		rng = rand.New(rand.NewPCG(1, 2))
+		rng = defaultRNG()
 	}
 	return &Params{rng: rng, byName: map[string]*Param{}}
 }
+
+func defaultRNG() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
 
 // Add registers a new parameter and initialises it. Adding a name twice is an error
 // unless the shape matches, in which case the existing parameter is returned unchanged
 // (graph builders run once per compiled graph and re-request their parameters).
 func (ps *Params) Add(name string, shape []int, init Init) (*Param, error) {
+	if ps == nil {
+		return nil, errors.Errorf("graph: parameter %q added to a nil Params", name)
+	}
 	if name == "" {
 		return nil, errors.New("graph: parameter with an empty name")
 	}
@@ -114,16 +140,26 @@ func (ps *Params) Add(name string, shape []int, init Init) (*Param, error) {
 		}
 		return p, nil
 	}
-	p := &Param{Name: name, Shape: append([]int(nil), shape...), Offset: len(ps.flat), Size: size}
-	if cap(ps.flat)-len(ps.flat) < size {
-		ps.gen++
+	if ps.byName == nil { // the zero Params
+		ps.byName = map[string]*Param{}
 	}
-	ps.flat = append(ps.flat, make([]float64, size)...)
-	ps.grad = append(ps.grad, make([]float64, size)...)
+	if ps.rng == nil {
+		ps.rng = defaultRNG()
+	}
+	p := &Param{Name: name, Shape: append([]int(nil), shape...), Offset: len(ps.flat), Size: size, owner: ps}
+	// Initialise into a scratch slice so that a failing initialiser leaves the set unchanged.
+	vals := make([]float64, size)
 	if init == nil {
 		init = Zeros()
 	}
-	init(ps.rng, p.Shape, ps.flat[p.Offset:p.Offset+size])
+	if err := init(ps.rng, p.Shape, vals); err != nil {
+		return nil, errors.Wrapf(err, "graph: initialising parameter %q of shape %v", name, shape)
+	}
+	if cap(ps.flat)-len(ps.flat) < size {
+		ps.gen++
+	}
+	ps.flat = append(ps.flat, vals...)
+	ps.grad = append(ps.grad, make([]float64, size)...)
 	ps.list = append(ps.list, p)
 	ps.byName[name] = p
 	return p, nil
@@ -144,11 +180,30 @@ func (ps *Params) Flat() []float64 { return ps.flat }
 // FlatGrad returns all accumulated gradients as one slice (a view, not a copy).
 func (ps *Params) FlatGrad() []float64 { return ps.grad }
 
-// Value returns the values of p (a view into Flat).
-func (ps *Params) Value(p *Param) []float64 { return ps.flat[p.Offset : p.Offset+p.Size] }
+// Value returns the values of p (a view into Flat). It returns nil, and never panics,
+// when p is nil or was not created by this set (a parameter of another Params, or a
+// Param value built by hand): look-ups such as ps.Value(ps.Lookup(name)) of a missing
+// name give nil. Has reports whether p belongs to the set.
+func (ps *Params) Value(p *Param) []float64 {
+	if !ps.Has(p) {
+		return nil
+	}
+	return ps.flat[p.Offset : p.Offset+p.Size : p.Offset+p.Size]
+}
 
-// Grad returns the accumulated gradient of p (a view into FlatGrad).
-func (ps *Params) Grad(p *Param) []float64 { return ps.grad[p.Offset : p.Offset+p.Size] }
+// Grad returns the accumulated gradient of p (a view into FlatGrad), or nil, like
+// Value, when p is nil or not a parameter of this set.
+func (ps *Params) Grad(p *Param) []float64 {
+	if !ps.Has(p) {
+		return nil
+	}
+	return ps.grad[p.Offset : p.Offset+p.Size : p.Offset+p.Size]
+}
+
+// Has reports whether p is a parameter of this set (false for a nil p or a nil set).
+func (ps *Params) Has(p *Param) bool {
+	return ps != nil && p != nil && p.owner == ps && p.Offset >= 0 && p.Size >= 0 && p.Offset+p.Size <= len(ps.flat)
+}
 
 // ZeroGrad sets every accumulated gradient to 0.
 func (ps *Params) ZeroGrad() {
@@ -198,9 +253,14 @@ type valueGrad struct {
 	v, g *tensor.Dense
 }
 
-func (vg *valueGrad) Value() G.Value         { return vg.v }
+// Value returns the parameter's values as a tensor over Params.Flat.
+func (vg *valueGrad) Value() G.Value { return vg.v }
+
+// Grad returns the accumulated gradient as a tensor over Params.FlatGrad.
 func (vg *valueGrad) Grad() (G.Value, error) { return vg.g, nil }
-func (vg *valueGrad) String() string         { return fmt.Sprintf("param %s %v", vg.name, vg.v.Shape()) }
+
+// String names the parameter and its shape.
+func (vg *valueGrad) String() string { return fmt.Sprintf("param %s %v", vg.name, vg.v.Shape()) }
 
 func sameShape(a, b []int) bool {
 	if len(a) != len(b) {

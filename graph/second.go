@@ -17,6 +17,8 @@ const (
 	TraceHutchinson
 )
 
+// String returns "exact", "hutchinson", or "invalid" for any other value, for messages
+// and test names.
 func (m TraceMode) String() string {
 	switch m {
 	case TraceExact:

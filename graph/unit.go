@@ -49,7 +49,9 @@ func (d *Dynamics) newUnit(batch int) (*unit, error) {
 	u.z = u.newInput("z", d.batchShape(batch))
 	f, err := d.build(s, u.t, u.z)
 	if err != nil {
-		return nil, errors.Wrap(err, "graph: building the dynamics")
+		// Gorgonia's shape and type errors name the op, not its operands: add the state's
+		// shape and the parameters requested so far, the usual culprits.
+		return nil, errors.Wrapf(err, "graph: building the dynamics for z of shape %v (%s)", u.z.Shape(), describeParams(s))
 	}
 	if f == nil {
 		return nil, errors.New("graph: the dynamics builder returned a nil node")
@@ -98,6 +100,22 @@ func (d *Dynamics) newUnit(batch int) (*unit, error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// describeParams lists the parameters a builder requested from s, for error messages.
+func describeParams(s *Scope) string {
+	_, ps := s.ParamNodes()
+	if len(ps) == 0 {
+		return "no parameters requested"
+	}
+	out := "parameters requested:"
+	for i, p := range ps {
+		if i > 0 {
+			out += ","
+		}
+		out += fmt.Sprintf(" %q %v", p.Name, p.Shape)
+	}
+	return out
 }
 
 // newInput adds an input node of the unit's dtype bound to a zero tensor of the given shape.

@@ -65,8 +65,11 @@ type Method struct {
 
 // NumStages returns the number of stage derivatives a step of m produces,
 // including the extra stages of the dense output: the length InterpWeights
-// and StepInfo.K use.
+// and StepInfo.K use. A nil method has no stages (0).
 func (m *Method) NumStages() int {
+	if m == nil {
+		return 0
+	}
 	s := len(m.B) + len(m.ExtraA)
 	if m.Interp == nil && !m.FSAL {
 		s++
@@ -74,18 +77,23 @@ func (m *Method) NumStages() int {
 	return s
 }
 
-// Adaptive reports whether m has an embedded error estimate.
-func (m *Method) Adaptive() bool { return m.BHat != nil }
+// Adaptive reports whether m has an embedded error estimate (false for a nil
+// method).
+func (m *Method) Adaptive() bool { return m != nil && m.BHat != nil }
 
 // InterpWeights writes into w the dense-output weights w_i(theta) such that
 // y(t0 + theta h) = y0 + h sum_i w_i(theta) k_i, for theta in [0, 1] (values
 // outside extrapolate). These are exactly the weights Solution.At, output
 // interpolation and event location use. w should have length NumStages();
 // entries beyond it are set to zero, and a shorter w receives only the first
-// len(w) weights. It does not allocate and is safe for concurrent use.
+// len(w) weights. A nil method has no stages: w is set to zero. It does not
+// allocate and is safe for concurrent use.
 func (m *Method) InterpWeights(theta float64, w []float64) {
 	for i := range w {
 		w[i] = 0
+	}
+	if m == nil {
+		return
 	}
 	if m.Interp != nil {
 		hornerWeights(m.Interp, theta, w)

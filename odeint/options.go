@@ -45,8 +45,8 @@ type EventHit struct {
 // StepInfo describes one accepted step to Options.OnStep. Its slices are
 // solver buffers, valid only during the call: copy what you keep.
 type StepInfo struct {
-	T0, T1, H float64 // the step, T1 = T0 + H (H < 0 in reverse time)
-	Y0, Y1    []float64
+	T0, T1, H float64   // the step, T1 = T0 + H (H < 0 in reverse time)
+	Y0, Y1    []float64 // the states at T0 and T1
 	// K holds all stage derivatives of the step, including the extra stages
 	// of the dense output (Method.NumStages() rows), so that
 	// y(T0 + theta H) = Y0 + H sum_i w_i(theta) K[i] with the weights of

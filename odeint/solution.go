@@ -48,7 +48,8 @@ func (s *Solution) NumSteps() int { return len(s.stepT) }
 
 // At writes the dense-output state at time t into dst (len(dst) = len(y0)).
 // It needs Options.Dense and t inside the solved interval; otherwise it
-// returns ErrInvalidOptions. It evaluates the method's own continuous
+// returns ErrInvalidOptions, as it does when the solve failed before it had
+// any state (a non-finite y0): dst is then left unchanged. It evaluates the method's own continuous
 // extension on the recorded step containing t (the weights of
 // Method.InterpWeights) and returns the recorded step-end states exactly at
 // step boundaries. It does not allocate for methods of up to 32 stages and is
@@ -59,6 +60,9 @@ func (s *Solution) At(t float64, dst []float64) error {
 	}
 	if len(dst) != s.n {
 		return errors.Wrapf(ErrInvalidOptions, "Solution.At: len(dst)=%d, want %d", len(dst), s.n)
+	}
+	if s.yEnd == nil {
+		return errors.Wrapf(ErrInvalidOptions, "Solution.At: the solve failed before any state at t=%g was accepted: nothing to interpolate", s.t0)
 	}
 	dir := 1.0
 	if s.tEnd < s.t0 {

@@ -352,12 +352,18 @@ func (s *solver) initialStep(t0, span float64) (float64, error) {
 	return math.Min(math.Min(100*h0, h1), math.Min(span, s.o.MaxStep)), nil
 }
 
-// partial finalises the solution after an error at time t.
+// partial finalises the solution after an error at time t, where the state
+// is s.y.
 func (s *solver) partial(t float64, err error) error {
+	return s.partialAt(t, s.y, err)
+}
+
+// partialAt finalises the solution after an error at time t with state y.
+func (s *solver) partialAt(t float64, y []float64, err error) error {
 	s.sol.T = s.sol.T[:s.reached]
 	s.sol.Y = s.sol.Y[:s.reached]
 	s.sol.tEnd = t
-	s.sol.yEnd = append([]float64(nil), s.y...)
+	s.sol.yEnd = append([]float64(nil), y...)
 	return err
 }
 
@@ -466,7 +472,12 @@ func (s *solver) run(y0, ts []float64) error {
 		if s.f1Done && !allFinite(s.k[r.s-1]) {
 			return s.partial(t, errors.Wrapf(ErrNonFinite, "derivative at t=%g", tNext))
 		}
+		reached0, events0 := s.reached, len(s.sol.Events)
 		if err := s.acceptStep(ratio, ts); err != nil {
+			// The solution ends at t, where this step started: drop what the
+			// step had already contributed past t (outputs, event hits), so
+			// that T, Events and Interval agree.
+			s.reached, s.sol.Events = reached0, s.sol.Events[:events0]
 			return s.partial(t, err)
 		}
 		if s.terminalHit {
@@ -482,7 +493,9 @@ func (s *solver) run(y0, ts []float64) error {
 			return nil
 		}
 		if err := s.ensureF1(); err != nil {
-			return s.partial(tNext, err)
+			// The step to tNext was accepted (its outputs are in the solution) but
+			// y has not advanced yet: the state at tNext is y1.
+			return s.partialAt(tNext, s.y1, err)
 		}
 		// Next proposal.
 		if o.fixed {

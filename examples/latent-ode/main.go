@@ -73,6 +73,8 @@ type config struct {
 	Iters     int     `json:"iters"`
 	Batch     int     `json:"batch"`
 	LR        float64 `json:"lr"`
+	Schedule  string  `json:"schedule"`
+	Clip      float64 `json:"clip_norm,omitempty"`
 	RTol      float64 `json:"rtol"`
 	ATol      float64 `json:"atol"`
 	Workers   int     `json:"workers"`
@@ -121,6 +123,8 @@ func parse(args []string) (*config, error) {
 	fs.IntVar(&c.Iters, "iters", 1000, "training iterations of each model")
 	fs.IntVar(&c.Batch, "batch", 100, "spirals per batch")
 	fs.Float64Var(&c.LR, "lr", 0.01, "Adam learning rate")
+	fs.StringVar(&c.Schedule, "schedule", "constant", "learning rate of both models: constant or cosine (annealed to lr/10 over -iters)")
+	fs.Float64Var(&c.Clip, "clip", 0, "clip both models' gradient to this global norm (0: no clipping)")
 	fs.Float64Var(&c.RTol, "rtol", 1e-5, "Dopri5 relative tolerance")
 	fs.Float64Var(&c.ATol, "atol", 1e-7, "Dopri5 absolute tolerance")
 	fs.IntVar(&c.Workers, "workers", 0, "goroutines per graph call (0: all cores)")
@@ -142,6 +146,9 @@ func parse(args []string) (*config, error) {
 		c.Hidden < 1 || c.Latent < 1 || c.NHidden < 1 || c.RNNHidden < 1 {
 		return nil, errors.Errorf("latent-ode: invalid settings %+v", *c)
 	}
+	if c.Schedule != "constant" && c.Schedule != "cosine" || c.Clip < 0 {
+		return nil, errors.Errorf("latent-ode: -schedule %q -clip %g: want constant or cosine, and a clip norm >= 0", c.Schedule, c.Clip)
+	}
 	if c.Models != "both" && c.Models != "latent" && c.Models != "rnn" {
 		return nil, errors.Errorf("latent-ode: -models %q: want both, latent or rnn", c.Models)
 	}
@@ -157,7 +164,11 @@ type trainer func(batch []spiral, rng *rand.Rand) (float64, error)
 // train runs iters steps of Adam over shuffled batches and returns the mean loss of the
 // last tenth of the iterations and the median milliseconds per iteration.
 func train(name string, cfg *config, ps *graph.Params, data []spiral, rng *rand.Rand, step trainer, stderr io.Writer) (float64, float64, error) {
-	opt, err := layers.NewOptimizer(ps, layers.OptimConfig{Method: layers.Adam, LR: cfg.LR})
+	oc := layers.OptimConfig{Method: layers.Adam, LR: cfg.LR, ClipNorm: cfg.Clip}
+	if cfg.Schedule == "cosine" {
+		oc.Schedule = layers.Cosine(cfg.Iters, 0.1)
+	}
+	opt, err := layers.NewOptimizer(ps, oc)
 	if err != nil {
 		return 0, 0, err
 	}

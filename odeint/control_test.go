@@ -7,7 +7,7 @@ import (
 
 // stepRecord is what the controller tests observe of one accepted step.
 type stepRecord struct {
-	t0, h, err float64
+	t0, h, err     float64
 	rejectedBefore bool // a rejected attempt preceded this step
 }
 

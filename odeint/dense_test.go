@@ -5,31 +5,62 @@ import (
 	"testing"
 )
 
-// TestDenseOutputBetweenSteps: at the same tolerance, the dense output
-// between steps must be within 10x of the error at the step ends (measured
-// against the exact solution): the interpolant must not be the weak link.
+// TestDenseOutputBetweenSteps checks the dense output against the exact
+// solution in two ways, on every adaptive method.
 //
-// Measured ratios on this problem: HeunEuler and Bosh3 ~1, Dopri5 1.8-6.6,
-// Tsit5 4-9, Dopri8 2.6-2.9 at tolerances 1e-4..1e-6. The continuous
-// extensions of Dopri5, Tsit5 (4th order) and DOP853 (7th) are one order
-// below the propagated solution, so at tight tolerances on problems with
-// large high derivatives the ratio grows (Tsit5 27x and Dopri8 46x here at
-// 1e-8; Dopri5 up to ~170x on torchdiffeq's sine problem at 1e-10): a
-// property of these published interpolants, not of the stepping.
+// 1. Between steps against at step ends (tolerances 1e-4 to 1e-6): the
+// largest error of the interpolant at 5 points inside every step is within
+// 10x of the largest global error at the step ends.
+//
+// 2. Against the tolerance (1e-3 to 1e-12): the interpolant's own error,
+// measured against the exact solution through the step's start (so the
+// global error carried into the step does not count), is at most 20 units
+// of the local tolerance atol + rtol |y|. Measured at most 9.1 (Dopri5),
+// 8.1 (Tsit5), 15.1 (Dopri8) and 1.9 (Bosh3). This is the contract a user
+// can rely on at any tolerance.
+//
+// Why (1) is not asserted at tight tolerances: the continuous extensions of
+// Dopri5 and Tsit5 are of order 4 and DOP853's of order 7, one below the
+// propagated solution, while the step control bounds the embedded estimate.
+// The interpolant's error is of the size of that estimate (check 2), but
+// the propagated solution at the step ends is often far more accurate than
+// the tolerance asks, so the ratio of (1) drifts upward as the tolerance
+// tightens: on this problem Dopri5 reaches 20x at 1e-7, Tsit5 27x and
+// Dopri8 46x at 1e-8 (and torchdiffeq's sine problem, with large high
+// derivatives, 170x for Dopri5 at 1e-10). A Hermite quintic through three
+// consecutive step ends, which needs no extra evaluations, was measured and
+// is worse (up to 10^5x for Dopri8, whose steps are long); a fifth-order
+// Dopri5 interpolant needs extra stages per step. These are properties of
+// the published interpolants, which the issue prescribes, not of the
+// stepping; BENCHMARKS.md records the figures.
 func TestDenseOutputBetweenSteps(t *testing.T) {
 	p := convProblem
+	// local is the exact solution of convProblem through (t0, y0).
+	local := func(t0 float64, y0 []float64) func(t float64, y []float64) {
+		c := 1/y0[0] + math.Sin(t0)
+		k := (1/y0[1] - 1) * math.Exp(t0)
+		return func(t float64, y []float64) {
+			y[0] = 1 / (c - math.Sin(t))
+			y[1] = 1 / (1 + k*math.Exp(-t))
+		}
+	}
 	for _, m := range adaptiveMethods {
-		for _, tol := range []float64{1e-4, 1e-5, 1e-6} {
+		for _, tol := range []float64{1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12} {
+			if m == HeunEuler && tol < 1e-8 {
+				continue // 10^5 steps and more: nothing new to learn
+			}
 			sol, err := Solve(p.f, p.y0, []float64{p.t0, p.T}, Options{Method: m, RTol: tol, ATol: tol, Dense: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ex := make([]float64, 2)
-			got := make([]float64, 2)
-			endErr, midErr := 0.0, 0.0
+			ex, got, loc := make([]float64, 2), make([]float64, 2), make([]float64, 2)
+			endErr, midErr, scaled := 0.0, 0.0, 0.0
+			n := 2
 			for k, t0 := range sol.stepT {
 				h := sol.stepH[k]
-				if err := sol.At(t0+h, got); err != nil && k < len(sol.stepT)-1 {
+				off := k * (sol.nst + 1) * n
+				lx := local(t0, sol.data[off:off+n])
+				if err := sol.At(t0+h, got); err != nil {
 					t.Fatal(err)
 				}
 				p.exact(t0+h, ex)
@@ -41,11 +72,19 @@ func TestDenseOutputBetweenSteps(t *testing.T) {
 					}
 					p.exact(tt, ex)
 					midErr = math.Max(midErr, maxAbsDiff(got, ex))
+					lx(tt, loc)
+					for j := range got {
+						scaled = math.Max(scaled, math.Abs(got[j]-loc[j])/(tol+tol*math.Abs(loc[j])))
+					}
 				}
 			}
-			t.Logf("%-9s tol %.0e steps %4d step-end error %.2e, between steps %.2e", m.Name, tol, sol.NumSteps(), endErr, midErr)
-			if midErr > 10*endErr {
+			t.Logf("%-9s tol %.0e steps %5d step-end error %.2e, between steps %.2e (x%.1f), interpolant error %.1f tol",
+				m.Name, tol, sol.NumSteps(), endErr, midErr, midErr/endErr, scaled)
+			if tol >= 1e-6 && tol <= 1e-4 && midErr > 10*endErr {
 				t.Errorf("%s tol %g: dense error %.3g > 10 x step-end error %.3g", m.Name, tol, midErr, endErr)
+			}
+			if scaled > 20 {
+				t.Errorf("%s tol %g: the interpolant's error is %.1f x the local tolerance", m.Name, tol, scaled)
 			}
 		}
 	}

@@ -74,6 +74,7 @@ type config struct {
 	TestFreq  int     `json:"test_freq"`
 	Seed      uint64  `json:"seed"`
 	Schedule  string  `json:"schedule"`
+	Optim     string  `json:"optim"`
 	out       string
 	json      bool
 	quick     bool
@@ -122,6 +123,7 @@ func parse(args []string) (*config, error) {
 	fs.IntVar(&c.TestFreq, "test-freq", 20, "iterations between whole-trajectory evaluations")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed (initialisation and batches)")
 	fs.StringVar(&c.Schedule, "schedule", "constant", "learning rate: constant (torchdiffeq's) or cosine (annealed to 0 over -iters; not the reference setting)")
+	fs.StringVar(&c.Optim, "optim", "rmsprop", "optimiser: rmsprop (torchdiffeq's) or adam (not the reference setting)")
 	fs.StringVar(&c.out, "out", "out", "directory for the PNGs")
 	fs.BoolVar(&c.json, "json", false, "print the final report as one JSON object on the last line")
 	fs.BoolVar(&c.quick, "quick", false, "tiny run that finishes in seconds")
@@ -134,6 +136,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.Schedule != "constant" && c.Schedule != "cosine" {
 		return nil, errors.Errorf("spiral: -schedule %q: want constant or cosine", c.Schedule)
+	}
+	if c.Optim != "rmsprop" && c.Optim != "adam" {
+		return nil, errors.Errorf("spiral: -optim %q: want rmsprop or adam", c.Optim)
 	}
 	if c.Method != "direct" && c.Method != "adjoint" {
 		return nil, errors.Errorf("spiral: -method %q: want direct or adjoint", c.Method)
@@ -244,6 +249,9 @@ func run(args []string, stdout io.Writer) error {
 	// eps = 1e-16 inside the root match PyTorch's eps = 1e-8 outside it both where
 	// c >> 1e-16 (eps negligible in both) and at c = 0 (both divide by 1e-8).
 	ocfg := layers.OptimConfig{Method: layers.RMSProp, LR: cfg.LR, Rho: 0.99, Eps: 1e-16}
+	if cfg.Optim == "adam" {
+		ocfg = layers.OptimConfig{Method: layers.Adam, LR: cfg.LR}
+	}
 	if cfg.Schedule == "cosine" {
 		ocfg.Schedule = layers.Cosine(cfg.Iters, 0)
 	}

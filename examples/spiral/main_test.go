@@ -65,8 +65,20 @@ func TestTrueDynamics(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	var out bytes.Buffer
-	if err := run([]string{"-method", "euler"}, &out); err == nil {
-		t.Fatal("want an error for an unknown method")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-method", "euler"}, `-method "euler"`},
+		{[]string{"-optim", "sgd"}, `-optim "sgd"`},
+		{[]string{"-schedule", "step"}, `-schedule "step"`},
+		{[]string{"-iters", "0"}, "invalid settings"},
+		{[]string{"-lr", "-1"}, "invalid settings"},
+	} {
+		var out bytes.Buffer
+		err := run(c.args, &out)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one containing %q", c.args, err, c.want)
+		}
 	}
 }

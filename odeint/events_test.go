@@ -68,18 +68,34 @@ func TestEventsDirectionAndNonTerminal(t *testing.T) {
 			if math.Abs(h.T-want[i]) > 1e-9 {
 				t.Errorf("direction %d: event %d at %.12g, want %.12g", dir, i, h.T, want[i])
 			}
+			// The root finder itself: g on the dense output at the reported time
+			// (h.Y is that state) is zero to 1e-12 relative in t, |g'| being 1.
+			if math.Abs(h.Y[0]) > 1e-12*math.Max(1, math.Abs(h.T)) {
+				t.Errorf("direction %d: g = %g at the reported event %d: the root is not located to 1e-12", dir, h.Y[0], i)
+			}
 		}
 		if len(sol.T) != 2 {
 			t.Errorf("non-terminal events stopped the solve")
 		}
 	}
-	// Reverse time from 20 to 0.
-	sol, err := Solve(f, []float64{math.Sin(20)}, []float64{20, 0}, Options{RTol: 1e-10, ATol: 1e-12, Events: []Event{{G: g, Terminal: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sol.Events) != 1 || math.Abs(sol.Events[0].T-6*math.Pi) > 1e-9 {
-		t.Fatalf("reverse: events %+v, want one at 6 pi", sol.Events)
+	// Reverse time from 20 to 0, terminal: the first zero met going back is 6 pi,
+	// where sin increases in t, so g decreases along the (backward) solve. With
+	// Direction -1 (g decreasing along the solve) it is found; with +1 the solve
+	// passes it and stops at 5 pi, where g increases along the solve.
+	for _, c := range []struct {
+		dir  int
+		want float64
+	}{{0, 6 * math.Pi}, {-1, 6 * math.Pi}, {1, 5 * math.Pi}} {
+		sol, err := Solve(f, []float64{math.Sin(20)}, []float64{20, 0}, Options{RTol: 1e-10, ATol: 1e-12, Events: []Event{{G: g, Direction: c.dir, Terminal: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sol.Events) != 1 || math.Abs(sol.Events[0].T-c.want) > 1e-9 {
+			t.Fatalf("reverse, direction %d: events %+v, want one at %.12g", c.dir, sol.Events, c.want)
+		}
+		if _, tEnd := sol.Interval(); tEnd != sol.Events[0].T {
+			t.Errorf("reverse, direction %d: the solve ended at %g, not at the terminal event", c.dir, tEnd)
+		}
 	}
 }
 

@@ -29,7 +29,9 @@ type Event struct {
 	// G is the event function. It must not keep y.
 	G func(t float64, y []float64) float64
 	// Direction selects crossings: +1 only upward (g from negative to
-	// non-negative), -1 only downward, 0 both.
+	// non-negative), -1 only downward, 0 both. Up and down are along the
+	// solve: in reverse time an upward crossing is one where g increases as
+	// t decreases.
 	Direction int
 	// Terminal stops the solve at the first such crossing.
 	Terminal bool

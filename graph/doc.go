@@ -8,7 +8,11 @@
 //   - compiles each graph into a Program: the nodes in topological order, one persistent
 //     buffer per node, Gorgonia's own ops called directly. This replaces the TapeMachine's
 //     Reset+RunAll, which costs 45-80 us and re-allocates every intermediate on each call
-//     (see the project's notes on Gorgonia v0.9.18);
+//     (see the project's notes on Gorgonia v0.9.18). The one exception is data movement:
+//     Transpose, broadcast Repeat, Concat, Slice, Im2col and Col2im run as hand-written
+//     strided copies into the persistent buffer (kernels.go says why), each kept only
+//     after it reproduced Gorgonia's own op bit for bit on the first run's inputs and on
+//     a probe of distinct values; all arithmetic stays Gorgonia's;
 //   - exposes the result through Dynamics, whose Eval has the odeint.Func signature and
 //     whose VJP feeds the adjoint method.
 //

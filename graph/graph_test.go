@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"math"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -34,59 +33,8 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rng := rand.New(rand.NewPCG(1, 1))
-			B, n, np := c.batch, c.batch*d64.SampleDim(), d64.NumParams()
-			y, a := randVec(rng, n), randVec(rng, n)
-			v, w, e := randVec(rng, n), randVec(rng, n), randVec(rng, n)
-			ctr, cfr := randVec(rng, B), randVec(rng, B)
-			const tt = 0.4
-			type result struct {
-				name string
-				vals []float64
-			}
-			// outputs runs every program of d and returns its results, named.
-			outputs := func(d *Dynamics) []result {
-				f, dy, dp := make([]float64, n), make([]float64, n), make([]float64, np)
-				dt, err := d.VJP(tt, y, a, f, dy, dp)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res := []result{{"f", f}, {"VJP dy", dy}, {"VJP dp", dp}, {"VJP dt", []float64{dt}}}
-				if !c.second {
-					return res
-				}
-				jv := make([]float64, n)
-				if err := d.JVP(tt, y, v, jv); err != nil {
-					t.Fatal(err)
-				}
-				res = append(res, result{"JVP", jv})
-				jdy, jdp := make([]float64, n), make([]float64, np)
-				jdt, err := d.JVPVJP(tt, y, v, w, jdy, jdp)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res = append(res, result{"JVPVJP dy", jdy}, result{"JVPVJP dp", jdp}, result{"JVPVJP dt", []float64{jdt}})
-				for _, mode := range []TraceMode{TraceExact, TraceHutchinson} {
-					var probe []float64
-					if mode == TraceHutchinson {
-						probe = e
-					}
-					fw := &TraceIO{Probe: probe, Tr: make([]float64, B), Frob: make([]float64, B)}
-					if err := d.Trace(mode, tt, y, fw); err != nil {
-						t.Fatal(err)
-					}
-					bw := &TraceIO{Probe: probe, A: a, CTr: ctr, CFrob: cfr, DY: make([]float64, n), DP: make([]float64, np)}
-					tdt, err := d.TraceVJP(mode, tt, y, bw)
-					if err != nil {
-						t.Fatal(err)
-					}
-					m := mode.String()
-					res = append(res, result{m + " trace", fw.Tr}, result{m + " frobenius", fw.Frob},
-						result{m + " TraceVJP dy", bw.DY}, result{m + " TraceVJP dp", bw.DP}, result{m + " TraceVJP dt", []float64{tdt}})
-				}
-				return res
-			}
-			r64, r32 := outputs(d64), outputs(d32)
+			in := newProgramInputs(rand.New(rand.NewPCG(1, 1)), c, d64.SampleDim(), 0.4)
+			r64, r32 := runAllPrograms(t, d64, c, in), runAllPrograms(t, d32, c, in)
 			for i := range r64 {
 				e := relErr(r32[i].vals, r64[i].vals)
 				t.Logf("%-24s float32 vs float64 relative difference %.2e", r64[i].name, e)
@@ -98,41 +46,102 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 	}
 }
 
-// TestWorkersMatchOneWorker splits a batch across workers: every per-sample result is
-// identical, and the parameter gradient (summed over chunks in another order) agrees to
-// rounding.
+// TestWorkersMatchOneWorker splits a batch of 7 across 3 workers, for every dynamics and
+// every program (f, VJP, and where the case has them JVP, JVPVJP, both traces and their
+// VJPs): the per-sample results are identical to one worker's, and the parameter and
+// time gradients, summed over the chunks in another order, agree to rounding (1e-13
+// relative: a few additions of O(1) terms in another order).
 func TestWorkersMatchOneWorker(t *testing.T) {
-	c := dynCases[0]
-	d1, ps := mustDyn(t, c, tensor.Float64, 3)
-	d3, err := NewDynamics(c.build, ps, c.sample, Options{Workers: 3, MinChunk: 2})
+	for _, c := range dynCases {
+		t.Run(c.name, func(t *testing.T) {
+			c.batch = 7
+			d1, ps := mustDyn(t, c, tensor.Float64, 3)
+			d3, err := NewDynamics(c.build, ps, c.sample, Options{Workers: 3, MinChunk: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := newProgramInputs(rand.New(rand.NewPCG(2, 2)), c, d1.SampleDim(), 0.2)
+			r1, r3 := runAllPrograms(t, d1, c, in), runAllPrograms(t, d3, c, in)
+			for i := range r1 {
+				e := relErr(r3[i].vals, r1[i].vals)
+				summed := strings.HasSuffix(r1[i].name, " dp") || strings.HasSuffix(r1[i].name, " dt")
+				if (!summed && e != 0) || e > 1e-13 {
+					t.Errorf("%s differs across workers: relative %g", r1[i].name, e)
+				}
+			}
+			if got := len(d3.chunks); got != 3 {
+				t.Errorf("batch of 7 with MinChunk 2 used %d workers, want 3", got)
+			}
+		})
+	}
+}
+
+// programInputs are the random inputs of every program of a dynamics.
+type programInputs struct {
+	t             float64
+	y, a, v, w, e []float64 // state, cotangent, JVP tangent, its cotangent, Hutchinson probe
+	ctr, cfr      []float64 // cotangents of the per-sample trace and Frobenius norm
+}
+
+func newProgramInputs(rng *rand.Rand, c dynCase, sampleDim int, t float64) programInputs {
+	n := c.batch * sampleDim
+	return programInputs{t: t, y: randVec(rng, n), a: randVec(rng, n), v: randVec(rng, n), w: randVec(rng, n),
+		e: randVec(rng, n), ctr: randVec(rng, c.batch), cfr: randVec(rng, c.batch)}
+}
+
+// namedResult is one output of one program.
+type namedResult struct {
+	name string
+	vals []float64
+}
+
+// runAllPrograms runs every program of d on in and returns the results, named.
+func runAllPrograms(t *testing.T, d *Dynamics, c dynCase, in programInputs) []namedResult {
+	t.Helper()
+	B, n, np, tt := c.batch, len(in.y), d.NumParams(), in.t
+	f, dy, dp := make([]float64, n), make([]float64, n), make([]float64, np)
+	fe := make([]float64, n)
+	if err := d.Eval(tt, in.y, fe); err != nil {
+		t.Fatal(err)
+	}
+	dt, err := d.VJP(tt, in.y, in.a, f, dy, dp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(2, 2))
-	n := 7 * d1.SampleDim()
-	y, a := randVec(rng, n), randVec(rng, n)
-	out := func(d *Dynamics) ([]float64, []float64, float64) {
-		dy, dp := make([]float64, n), make([]float64, d.NumParams())
-		dt, err := d.VJP(0.2, y, a, nil, dy, dp)
+	res := []namedResult{{"Eval", fe}, {"VJP f", f}, {"VJP dy", dy}, {"VJP dp", dp}, {"VJP dt", []float64{dt}}}
+	if !c.second {
+		return res
+	}
+	jv := make([]float64, n)
+	if err := d.JVP(tt, in.y, in.v, jv); err != nil {
+		t.Fatal(err)
+	}
+	res = append(res, namedResult{"JVP", jv})
+	jdy, jdp := make([]float64, n), make([]float64, np)
+	jdt, err := d.JVPVJP(tt, in.y, in.v, in.w, jdy, jdp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = append(res, namedResult{"JVPVJP dy", jdy}, namedResult{"JVPVJP dp", jdp}, namedResult{"JVPVJP dt", []float64{jdt}})
+	for _, mode := range []TraceMode{TraceExact, TraceHutchinson} {
+		var probe []float64
+		if mode == TraceHutchinson {
+			probe = in.e
+		}
+		fw := &TraceIO{Probe: probe, Tr: make([]float64, B), Frob: make([]float64, B)}
+		if err := d.Trace(mode, tt, in.y, fw); err != nil {
+			t.Fatal(err)
+		}
+		bw := &TraceIO{Probe: probe, A: in.a, CTr: in.ctr, CFrob: in.cfr, DY: make([]float64, n), DP: make([]float64, np)}
+		tdt, err := d.TraceVJP(mode, tt, in.y, bw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return dy, dp, dt
+		m := mode.String()
+		res = append(res, namedResult{m + " trace", fw.Tr}, namedResult{m + " frobenius", fw.Frob},
+			namedResult{m + " TraceVJP dy", bw.DY}, namedResult{m + " TraceVJP dp", bw.DP}, namedResult{m + " TraceVJP dt", []float64{tdt}})
 	}
-	dy1, dp1, dt1 := out(d1)
-	dy3, dp3, dt3 := out(d3)
-	if e := relErr(dy3, dy1); e != 0 {
-		t.Errorf("dy differs across workers: %g", e)
-	}
-	if e := relErr(dp3, dp1); e > 1e-14 {
-		t.Errorf("dp differs across workers: %g", e)
-	}
-	if math.Abs(dt3-dt1) > 1e-14*math.Abs(dt1) {
-		t.Errorf("dt %v vs %v", dt3, dt1)
-	}
-	if got := len(d3.chunks); got != 3 {
-		t.Errorf("batch of 7 with MinChunk 2 used %d workers, want 3", got)
-	}
+	return res
 }
 
 // TestRepeatedRunsIdentical guards the persistent buffers: an op that accumulates into

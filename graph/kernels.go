@@ -19,7 +19,8 @@ import (
 // A kernel is only used for an op whose result it reproduces bit for bit: on the first
 // run the program computes the op with Gorgonia's Do, runs the kernel into the buffer,
 // and keeps the kernel only if the two agree exactly (they move values without arithmetic,
-// so anything else is a bug). Later runs fall back to the op whenever an input is not a
+// so anything else is a bug), both on those inputs and on copies filled with distinct
+// values (kernelAgreesOnProbe: the first inputs may be all zeros). Later runs fall back to the op whenever an input is not a
 // dense, contiguous tensor of the recorded shape.
 
 const (

@@ -253,3 +253,33 @@ func randomTensor(rng *rand.Rand, dt tensor.Dtype, shape tensor.Shape) *tensor.D
 	}
 	return t
 }
+
+// TestKernelProbeCatchesWrongKernel: a kernel that moves data to the wrong places
+// matches Gorgonia's op on all-zero inputs, which is what a program's first run may
+// see; the probe with distinct values rejects it, and accepts the correct kernel.
+func TestKernelProbeCatchesWrongKernel(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float64, 2, G.WithShape(3, 3), G.WithName("x"))
+	y := G.Must(G.Transpose(x))
+	zeros := tensor.New(tensor.WithShape(3, 3), tensor.WithBacking(make([]float64, 9)))
+	out, err := y.Op().Do(zeros)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []G.Value{zeros}
+	k := newKernel(y.Op(), args, out.(*tensor.Dense))
+	if k == nil {
+		t.Fatal("no kernel for a transpose")
+	}
+	if !kernelAgreesOnProbe(y.Op(), k, args) {
+		t.Fatal("the probe rejects the correct kernel")
+	}
+	k.perm = []int{0, 1} // a plain copy: the right shape, the wrong places
+	dst := tensor.New(tensor.WithShape(3, 3), tensor.WithBacking(make([]float64, 9)))
+	if !k.run(dst, args) || !sameValues(dst, out.(*tensor.Dense)) {
+		t.Fatal("the wrong kernel should still match on zeros (the case the probe exists for)")
+	}
+	if kernelAgreesOnProbe(y.Op(), k, args) {
+		t.Error("the probe accepted a kernel with the wrong permutation")
+	}
+}

@@ -197,7 +197,7 @@ func (p *Program) first(in *instr, args []G.Value) (G.Value, error) {
 	if d, ok := v.(*tensor.Dense); ok {
 		if k := newKernel(in.op, args, d); k != nil {
 			buf := tensor.New(tensor.Of(d.Dtype()), tensor.WithShape(d.Shape().Clone()...))
-			if k.run(buf, args) && sameValues(buf, d) {
+			if k.run(buf, args) && sameValues(buf, d) && kernelAgreesOnProbe(in.op, k, args) {
 				in.kind, in.buf, in.kern = execKernel, buf, k
 				return buf, nil
 			}
@@ -210,6 +210,47 @@ func (p *Program) first(in *instr, args []G.Value) (G.Value, error) {
 		in.kind, in.buf = execUnsafe, v
 	}
 	return v, nil
+}
+
+// kernelAgreesOnProbe runs op and the kernel k on copies of args filled with distinct,
+// non-zero values and reports whether they agree bit for bit. The first run's own
+// inputs may be all zeros (a zero cotangent, a zero-initialised state), on which a
+// kernel that moves data to the wrong places would still match; distinct values cannot
+// hide a wrong permutation, offset or stride. It runs once per kernel node, at
+// compilation.
+func kernelAgreesOnProbe(op G.Op, k *kernel, args []G.Value) bool {
+	probe := make([]G.Value, len(args))
+	for i, a := range args {
+		d, ok := a.(*tensor.Dense)
+		if !ok || a.Shape().IsScalar() {
+			probe[i] = a // scalars such as a repeat count keep their value
+			continue
+		}
+		c := tensor.New(tensor.Of(d.Dtype()), tensor.WithShape(d.Shape().Clone()...))
+		switch c.Dtype() {
+		case tensor.Float64:
+			for j, x := 0, c.Float64s(); j < len(x); j++ {
+				x[j] = float64(1+i) + float64(j+1)/float64(len(x)+1)
+			}
+		case tensor.Float32:
+			for j, x := 0, c.Float32s(); j < len(x); j++ {
+				x[j] = float32(1+i) + float32(j+1)/float32(len(x)+1)
+			}
+		default:
+			return false
+		}
+		probe[i] = c
+	}
+	ref, err := op.Do(probe...)
+	if err != nil {
+		return false
+	}
+	rd, ok := ref.(*tensor.Dense)
+	if !ok {
+		return false
+	}
+	buf := tensor.New(tensor.Of(rd.Dtype()), tensor.WithShape(rd.Shape().Clone()...))
+	return k.run(buf, probe) && sameValues(buf, rd)
 }
 
 // Value returns the value of a compiled node after the last Run (shared, not copied).

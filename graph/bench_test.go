@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/chewxy/math32"
@@ -414,5 +415,65 @@ func TestGonumReferenceMatchesGraph(t *testing.T) {
 	got = append(got, dt1)
 	if e := relErr(got, want); e > 1e-14 {
 		t.Fatalf("graph and gonum reference differ by %g", e)
+	}
+}
+
+// bytesPerRun returns the heap bytes allocated per call of run, averaged over n calls
+// after a warm-up call.
+func bytesPerRun(n int, run func()) float64 {
+	run()
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	for i := 0; i < n; i++ {
+		run()
+	}
+	runtime.ReadMemStats(&b)
+	return float64(b.TotalAlloc-a.TotalAlloc) / float64(n)
+}
+
+// TestBytesPerRunFloor guards the allocation floor of BENCHMARKS.md, which unlike the
+// time ratios does not depend on the machine's load: at B >= 64 a compiled program
+// allocates at most 10 % of the bytes Gorgonia's Reset+RunAll allocates per run, for
+// eval and eval+VJP in both dtypes (measured 0.4-6.5 %).
+func TestBytesPerRunFloor(t *testing.T) {
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		for _, sh := range benchShapes {
+			if sh.B < 64 {
+				continue
+			}
+			for _, vjp := range []bool{false, true} {
+				ps := NewParams(rand.New(rand.NewPCG(1, 1)))
+				d, err := NewDynamics(benchMLP(sh.H), ps, []int{sh.D}, Options{Dtype: dt, Workers: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(2, 2))
+				n := sh.B * sh.D
+				z, a := randVec(rng, n), randVec(rng, n)
+				f, dz, dp := make([]float64, n), make([]float64, n), make([]float64, d.NumParams())
+				graphBytes := bytesPerRun(10, func() {
+					var err error
+					if vjp {
+						_, err = d.VJP(0.3, z, a, f, dz, dp)
+					} else {
+						err = d.Eval(0.3, z, f)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				})
+				tm := newTapeMLP(t, ps, dt, sh.B, sh.D, sh.H, vjp)
+				tapeBytes := bytesPerRun(10, func() {
+					if err := tm.run(0.3, z, a); err != nil {
+						t.Fatal(err)
+					}
+				})
+				r := graphBytes / tapeBytes
+				t.Logf("%v B=%d D=%d H=%d vjp=%v: %.0f bytes/run, tape %.0f (%.1f %%)", dt, sh.B, sh.D, sh.H, vjp, graphBytes, tapeBytes, 100*r)
+				if r > 0.10 {
+					t.Errorf("%v B=%d D=%d H=%d vjp=%v: %.1f %% of the tape's bytes per run, floor 10 %%", dt, sh.B, sh.D, sh.H, vjp, 100*r)
+				}
+			}
+		}
 	}
 }

@@ -32,6 +32,8 @@ func TestErrors(t *testing.T) {
 		{"repeated ts", expDecay, []float64{1}, []float64{0, 1, 1}, Options{}, ErrInvalidOptions},
 		{"NaN ts", expDecay, []float64{1}, []float64{0, nan}, Options{}, ErrInvalidOptions},
 		{"negative rtol", expDecay, []float64{1}, []float64{0, 1}, Options{RTol: -1e-6}, ErrInvalidOptions},
+		{"rtol zero, atol set", expDecay, []float64{1}, []float64{0, 1}, Options{RTol: 0, ATol: 1e-8}, ErrInvalidOptions},
+		{"atol zero, rtol set", expDecay, []float64{1}, []float64{0, 1}, Options{RTol: 1e-6}, ErrInvalidOptions},
 		{"negative atol", expDecay, []float64{1}, []float64{0, 1}, Options{ATol: -1}, ErrInvalidOptions},
 		{"NaN rtol", expDecay, []float64{1}, []float64{0, 1}, Options{RTol: nan}, ErrInvalidOptions},
 		{"Inf atol", expDecay, []float64{1}, []float64{0, 1}, Options{ATol: math.Inf(1)}, ErrInvalidOptions},

@@ -67,8 +67,9 @@ type Options struct {
 	Method *Method
 	// RTol and ATol are the relative and absolute tolerances of the local
 	// error test: accept iff Norm(err_i / (ATol + RTol*max(|y0_i|,|y1_i|))) <= 1.
-	// Zero selects the default (1e-7, 1e-9); negative or non-finite values
-	// are ErrInvalidOptions.
+	// Both zero select the defaults (1e-7, 1e-9); one zero and the other not,
+	// or a negative or non-finite value, is ErrInvalidOptions for an adaptive
+	// solve. Fixed-step solves ignore them.
 	RTol, ATol float64
 	// Norm is the error norm applied to the scaled error vector; nil means
 	// the root mean square. A norm that ignores components gives a seminorm
@@ -145,6 +146,13 @@ func (o Options) resolve(ts []float64) (*settings, *rk, error) {
 		if !finite(c.v) || c.v < 0 {
 			return nil, nil, invalid("%s=%g must be finite and non-negative", c.name, c.v)
 		}
+	}
+	if (s.RTol == 0) != (s.ATol == 0) && s.Step == 0 && s.Method.Adaptive() {
+		// One tolerance left at zero is most likely a request for pure relative or
+		// pure absolute control, which a zero tolerance cannot give (a component at
+		// zero would have a zero error scale); quietly substituting the default would
+		// solve another problem than the one asked.
+		return nil, nil, invalid("RTol=%g, ATol=%g: set both tolerances, or neither for the defaults (%g, %g)", s.RTol, s.ATol, defaultRTol, defaultATol)
 	}
 	if s.RTol == 0 {
 		s.RTol = defaultRTol

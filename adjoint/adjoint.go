@@ -60,9 +60,11 @@ type Options struct {
 	// CheckpointEvery is the number of accepted steps between checkpoints of the
 	// Checkpointed method (default 1: every step).
 	CheckpointEvery int
-	// NoTimeGradients skips dL/dt_i (Gradients.T stays zero), which saves one
-	// evaluation of f per output time with a non-nil cotangent: for models whose
-	// output times are fixed (an ODE block, a time series on a given grid).
+	// NoTimeGradients skips dL/dt_i (Gradients.T stays zero): for models whose output
+	// times are fixed (an ODE block, a time series on a given grid). It saves one
+	// evaluation of f per output time with a non-nil cotangent for Backsolve; the
+	// discrete methods take the time gradients from the stages they already hold and
+	// spend an evaluation only on an output that falls exactly on a step end before t_N.
 	NoTimeGradients bool
 }
 
@@ -88,8 +90,15 @@ type Stats struct {
 type Gradients struct {
 	Y0     []float64 // dL/dz(t_0)
 	Params []float64 // dL/dtheta, laid out as the dynamics' VJP lays out dp
-	T      []float64 // dL/dt_i for every output time
-	Stats  Stats
+	// T holds dL/dt_i for every output time. Backsolve gives the exact flow's
+	// sensitivities (dL/dt_i = a(t_i) . f(t_i, z_i) for i >= 1, and
+	// dL/dt_0 = -a(t_0) . f(t_0, z_0)) to its tolerance. Direct and Checkpointed give
+	// those of the discrete solution with its steps held fixed except the last, which
+	// ends on t_N: an output inside a step moves along the dense output, t_N stretches
+	// the last step, t_0 translates the steps (exactly what a fixed-step solve does; an
+	// adaptive solve's step controller is not differentiated).
+	T     []float64
+	Stats Stats
 }
 
 // Tape is a forward solve together with what its gradient method needs for the

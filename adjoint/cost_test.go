@@ -185,8 +185,11 @@ func TestBadInputs(t *testing.T) {
 }
 
 // TestNoTimeGradients: skipping the time gradients leaves the other gradients unchanged
-// (bit for bit for the discrete methods) and saves one evaluation per output time (plus t_0's for the discrete
-// methods).
+// (bit for bit for the discrete methods) and saves what they cost: one evaluation per
+// output time for Backsolve; for the discrete methods one per output that falls exactly
+// on a step end before t_N (interpolated outputs and t_N come from the stages already
+// at hand). Both a Dopri5 solve (outputs interpolated) and an RK4 grid whose steps land
+// on every output are run.
 func TestNoTimeGradients(t *testing.T) {
 	d, _ := newDyn(t, spiral, []int{2}, 1)
 	y0, ts := []float64{2, 0}, linspace(0, 5, 6)
@@ -194,16 +197,23 @@ func TestNoTimeGradients(t *testing.T) {
 	for i := range c {
 		c[i] = []float64{1, -0.5}
 	}
-	for _, m := range []Method{Backsolve, Checkpointed, Direct} {
+	for _, sc := range []struct {
+		m      Method
+		solver odeint.Options
+	}{{Backsolve, odeint.Options{}}, {Checkpointed, odeint.Options{}}, {Direct, odeint.Options{}},
+		{Checkpointed, odeint.Options{Method: odeint.RK4, Step: 0.0625}}, {Direct, odeint.Options{Method: odeint.RK4, Step: 0.0625}}} {
+		m := sc.m
 		var gs [2]*Gradients
+		var tape *Tape
 		for k, skip := range []bool{false, true} {
-			tp, err := Forward(d, y0, ts, Options{Method: m, NoTimeGradients: skip})
+			tp, err := Forward(d, y0, ts, Options{Method: m, Solver: sc.solver, NoTimeGradients: skip})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if gs[k], err = tp.Backward(c); err != nil {
 				t.Fatal(err)
 			}
+			tape = tp
 		}
 		// Backsolve's full error norm sees a_t, whose start value changes when the time
 		// gradients are skipped, so its steps (not its accuracy) change: the gradients
@@ -218,10 +228,20 @@ func TestNoTimeGradients(t *testing.T) {
 		saved := gs[0].Stats.BackwardNFE - gs[1].Stats.BackwardNFE
 		want := len(ts) - 1
 		if m != Backsolve {
-			want++ // dL/dt_0 costs f(t_0, y_0) too
+			want = 0
+			for i := 1; i < len(ts)-1; i++ {
+				for _, t1 := range tape.rec.t1 {
+					if t1 == ts[i] {
+						want++
+					}
+				}
+			}
+			if sc.solver.Method == odeint.RK4 && want != len(ts)-2 {
+				t.Fatalf("%v: %d outputs on step ends of the RK4 grid, want %d", m, want, len(ts)-2)
+			}
 		}
 		if saved != want {
-			t.Errorf("%v: saved %d evaluations, want %d", m, saved, want)
+			t.Errorf("%v %v: saved %d evaluations, want %d", m, sc.solver.Method, saved, want)
 		}
 		for _, v := range gs[1].T {
 			if v != 0 {

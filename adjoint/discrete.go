@@ -131,7 +131,8 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 		r: r, f: tp.f, n: n,
 		kbar: make([][]float64, S), k: make([][]float64, S),
 		tmp: make([]float64, n), dy: make([]float64, n), dp: make([]float64, p),
-		w: make([]float64, S),
+		w: make([]float64, S), wd: make([]float64, S),
+		times: !tp.opt.NoTimeGradients, last: nsteps - 1,
 	}
 	for i := range bp.kbar {
 		bp.kbar[i] = make([]float64, n)
@@ -152,6 +153,12 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 	}
 	if j < len(tp.ts) {
 		return errors.Errorf("adjoint: the recorded steps end before output time %g", tp.ts[j])
+	}
+	// Outputs that fall on a step end (not inside a step) take f there as their time
+	// derivative; see the end of this function.
+	bp.onEnd = make([]bool, len(tp.ts))
+	for j := 1; j < len(tp.ts); j++ {
+		bp.onEnd[j] = tp.ts[j] == r.t1[outStep[j]]
 	}
 	ybar := make([]float64, n)
 	// Outputs are visited from the last one back; next is the next one to attribute.
@@ -205,33 +212,59 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 			}
 		}
 	}
-	// Moving t_0 with y(t_0) fixed shifts the solution after t_0:
-	// dL/dt_0 = -a(t_0) . f(t_0, y_0), a(t_0) the cotangent through the flow (without
-	// the loss's direct dependence on the output at t_0, which does not move).
-	if !tp.opt.NoTimeGradients {
-		if err := tp.f.Eval(tp.ts[0], tp.sol.Y[0], bp.tmp); err != nil {
-			return errors.Wrap(err, "adjoint: f at the initial time")
-		}
-		g.Stats.BackwardNFE++
-		g.T[0] = -dot(ybar, bp.tmp)
-	}
 	if dLdy[0] != nil {
 		addTo(ybar, dLdy[0])
 	}
 	copy(g.Y0, ybar)
-	nfe, err := tp.timeGrads(dLdy, g, bp.tmp)
+	if tp.opt.NoTimeGradients {
+		return nil
+	}
+	// Time gradients of the discrete solution, with the solver's steps held fixed
+	// except the last, which ends on t_N (what a fixed-step solve does; for an adaptive
+	// solve the controller's dependence on the times is not differentiated). Outputs
+	// inside a step got the time derivative of the dense output in step; outputs on a
+	// step end (other than t_N) get that of the interpolant there, f(t_i, y_i) (the
+	// interpolants are C1); t_N moves the last step's end: dL/dh of that step. Moving
+	// t_0 translates every step (each stage time moves with it: the sum of the stages'
+	// dL/dt), shortens the last one, and moves every output relative to the steps.
+	nfe := 0
+	for i := 1; i < len(tp.ts)-1; i++ {
+		if dLdy[i] == nil || !bp.onEnd[i] {
+			continue
+		}
+		if err := tp.f.Eval(tp.ts[i], tp.sol.Y[i], bp.tmp); err != nil {
+			return errors.Wrapf(err, "adjoint: f at output time %g", tp.ts[i])
+		}
+		nfe++
+		g.T[i] = dot(dLdy[i], bp.tmp)
+	}
 	g.Stats.BackwardNFE += nfe
-	return err
+	if nsteps > 0 {
+		g.T[len(tp.ts)-1] = bp.dH
+	}
+	g.T[0] = bp.sumDt - bp.dH
+	for i := 1; i < len(tp.ts)-1; i++ {
+		g.T[0] -= g.T[i]
+	}
+	return nil
 }
 
 // stepBackprop holds the buffers of the backward pass through one Runge-Kutta step.
 type stepBackprop struct {
-	r       *recorder
-	f       Dynamics
-	n       int
-	kbar, k [][]float64
-	tmp, dy []float64
-	dp, w   []float64
+	r         *recorder
+	f         Dynamics
+	n         int
+	kbar, k   [][]float64
+	tmp, dy   []float64
+	dp, w, wd []float64
+
+	// Time gradients (when times is set): last is the index of the final step, dH
+	// collects dL/dh of that step, sumDt the stages' dL/dt over all steps, onEnd marks
+	// the outputs that fall on a step end.
+	times     bool
+	last      int
+	dH, sumDt float64
+	onEnd     []bool
 }
 
 // step turns ybar, the cotangent of the step's end state y1, into that of its start
@@ -245,6 +278,14 @@ func (b *stepBackprop) step(k int, y0 []float64, ts []float64, dLdy [][]float64,
 	for j := next; j >= 1 && outStep[j] == k; j-- {
 		if ts[j] == t1 && dLdy[j] != nil {
 			addTo(ybar, dLdy[j])
+		}
+	}
+	timeLast := b.times && k == b.last
+	if timeLast { // y1 = y0 + h sum b_i k_i: its explicit dependence on h
+		for i := 0; i < s; i++ {
+			if r.m.B[i] != 0 {
+				b.dH += r.m.B[i] * dot(ybar, b.k[i])
+			}
 		}
 	}
 	for i := range b.kbar {
@@ -262,7 +303,25 @@ func (b *stepBackprop) step(k int, y0 []float64, ts []float64, dLdy [][]float64,
 		if ts[next] == t1 || dLdy[next] == nil {
 			continue
 		}
-		r.m.InterpWeights((ts[next]-t0)/h, b.w)
+		theta := (ts[next] - t0) / h
+		r.m.InterpWeights(theta, b.w)
+		if b.times {
+			// y(t) = y0 + h sum w_i(theta) k_i, theta = (t - t0)/h: dy/dt = sum w_i' k_i,
+			// and with t fixed, d/dh = sum (w_i - theta w_i') k_i.
+			r.m.InterpWeightsDeriv(theta, b.wd)
+			dt := 0.0
+			for i, wdi := range b.wd {
+				if wdi == 0 && (!timeLast || b.w[i] == 0) {
+					continue
+				}
+				v := dot(dLdy[next], b.k[i])
+				dt += wdi * v
+				if timeLast {
+					b.dH += (b.w[i] - theta*wdi) * v
+				}
+			}
+			g.T[next] = dt
+		}
 		for i, wi := range b.w {
 			if wi == 0 {
 				continue
@@ -285,10 +344,23 @@ func (b *stepBackprop) step(k int, y0 []float64, ts []float64, dLdy [][]float64,
 		if r.c[i] == 1 {
 			t = t1
 		}
-		if _, err := b.f.VJP(t, b.tmp, b.kbar[i], nil, b.dy, b.dp); err != nil {
+		dt, err := b.f.VJP(t, b.tmp, b.kbar[i], nil, b.dy, b.dp)
+		if err != nil {
 			return next, errors.Wrapf(err, "adjoint: VJP of stage %d of the step at t=%g", i, t0)
 		}
 		g.Stats.BackwardNFE++
+		if b.times {
+			// The stage is k_i = f(t0 + c_i h, y0 + h sum_j a_ij k_j).
+			b.sumDt += dt
+			if timeLast {
+				b.dH += r.c[i] * dt
+				for j, a := range r.rows[i] {
+					if a != 0 {
+						b.dH += a * dot(b.dy, b.k[j])
+					}
+				}
+			}
+		}
 		addTo(ybar, b.dy)
 		addTo(g.Params, b.dp)
 		for j, a := range r.rows[i] {

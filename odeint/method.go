@@ -114,6 +114,46 @@ func (m *Method) InterpWeights(theta float64, w []float64) {
 	}
 }
 
+// InterpWeightsDeriv writes into w the derivatives dw_i/dtheta of the
+// dense-output weights of InterpWeights, so that the time derivative of the
+// dense output is dy/dt(t0 + theta h) = sum_i w_i'(theta) k_i. At theta = 0
+// it selects k_0 = f(t0, y0); the interpolants of this package are also C1 at
+// theta = 1, where it gives f(t1, y1). The gradient methods use it for the
+// sensitivity of an interpolated output to its time. Same conventions as
+// InterpWeights: it does not allocate and is safe for concurrent use.
+func (m *Method) InterpWeightsDeriv(theta float64, w []float64) {
+	for i := range w {
+		w[i] = 0
+	}
+	if m == nil {
+		return
+	}
+	if m.Interp != nil {
+		for i := 0; i < len(w) && i < len(m.Interp); i++ {
+			row := m.Interp[i]
+			acc := 0.0
+			for j := len(row) - 1; j >= 0; j-- {
+				acc = acc*theta + float64(j+1)*row[j]
+			}
+			w[i] = acc
+		}
+		return
+	}
+	s := len(m.B)
+	last := s - 1
+	if !m.FSAL {
+		last = s
+	}
+	for i := 0; i < len(w) && i <= last; i++ {
+		b := 0.0
+		if i < s {
+			b = m.B[i]
+		}
+		row := hermiteRow(b, i == 0, i == last)
+		w[i] = row[0] + theta*(2*row[1]+theta*3*row[2])
+	}
+}
+
 // hermiteRow returns the coefficients of theta, theta^2, theta^3 in the cubic
 // Hermite weight of a stage with weight b: with y1 = y0 + h sum b_i k_i,
 // y(theta) = y0 + h[h10(theta) k_0 + h01(theta) sum b_i k_i + h11(theta) f1],

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/neuralode/neuralode/odeint"
@@ -104,14 +105,16 @@ func TestRetainedMemoryAgainstSteps(t *testing.T) {
 	f := wideTanh(n, rand.New(rand.NewPCG(4, 4)))
 	y0 := randVec(rand.New(rand.NewPCG(5, 5)), n)
 	c := [][]float64{nil, randVec(rand.New(rand.NewPCG(6, 6)), n)}
-	retained := map[Method][]int64{}
+	retained, held := map[Method][]int64{}, map[Method][]int64{}
 	steps := []int{10, 100, 1000, 10000}
 	for _, m := range []Method{Backsolve, Checkpointed, Direct} {
 		for _, ns := range steps {
+			before := liveHeap()
 			tp, err := Forward(f, y0, []float64{0, 1}, Options{Method: m, Solver: odeint.Options{Method: odeint.RK4, Step: 1 / float64(ns)}, CheckpointEvery: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
+			held[m] = append(held[m], int64(liveHeap())-int64(before))
 			g, err := tp.Backward(c)
 			if err != nil {
 				t.Fatal(err)
@@ -121,7 +124,27 @@ func TestRetainedMemoryAgainstSteps(t *testing.T) {
 			}
 			retained[m] = append(retained[m], g.Stats.RetainedBytes)
 		}
-		t.Logf("%-12s retained bytes at %v steps: %v", m, steps, retained[m])
+		t.Logf("%-12s retained bytes at %v steps: %v; measured heap held by the tape: %v", m, steps, retained[m], held[m])
+	}
+	// The same claims measured: the live heap the tape holds between Forward and
+	// Backward (after a full GC). Backsolve's may move only by GC bookkeeping (a few
+	// KiB; its tape is the solution's outputs and a few fixed buffers); Direct's and
+	// Checkpointed's growth from 10^3 to 10^4 steps must be what RetainedBytes says, up
+	// to the spare capacity that append leaves (Go grows slices by 1.25-2x): 0.95-1.6x.
+	hb := held[Backsolve]
+	lo, hi := hb[0], hb[0]
+	for _, v := range hb {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if hi-lo > 16<<10 {
+		t.Errorf("backsolve's measured tape ranges over %d .. %d bytes across %v steps", lo, hi, steps)
+	}
+	for _, m := range []Method{Direct, Checkpointed} {
+		grow := float64(held[m][3] - held[m][2])
+		want := float64(retained[m][3] - retained[m][2])
+		if grow < 0.95*want || grow > 1.6*want {
+			t.Errorf("%v: measured tape grew %.0f bytes from 10^3 to 10^4 steps, RetainedBytes %.0f", m, grow, want)
+		}
 	}
 	b := retained[Backsolve]
 	if float64(b[3]) > 1.1*float64(b[0]) {
@@ -140,6 +163,15 @@ func TestRetainedMemoryAgainstSteps(t *testing.T) {
 	if ck[3] > d[3]/10 {
 		t.Errorf("checkpointed kept %d bytes, direct %d: not an order of magnitude less", ck[3], d[3])
 	}
+}
+
+// liveHeap returns the live heap after a full collection.
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
 
 func TestBadInputs(t *testing.T) {
@@ -249,5 +281,46 @@ func TestNoTimeGradients(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestBackwardOptions: Options.Backward sets Backsolve's backward solve on its own. A
+// tolerance 1000x tighter than the forward's makes the backward solve take more
+// evaluations and bring the gradient closer to a tight reference (the forward solve is
+// the same, so its own error, ~1e-9 at rtol 1e-8, is the floor both share); a fixed-step
+// RK4 backward solve takes exactly its grid's steps over each output interval.
+func TestBackwardOptions(t *testing.T) {
+	d, _ := newDyn(t, mlp(16), []int{3}, 2)
+	y0, ts := []float64{0.5, -1, 0.3}, []float64{0, 1, 2}
+	c := [][]float64{nil, {1, 0.5, -0.2}, {0.3, -1, 2}}
+	run := func(fwd odeint.Options, bwd *odeint.Options) *Gradients {
+		tp, err := Forward(d, y0, ts, Options{Solver: fwd, Backward: bwd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := tp.Backward(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	fwd := odeint.Options{RTol: 1e-8, ATol: 1e-10}
+	ref := run(odeint.Options{RTol: 1e-12, ATol: 1e-14}, nil)
+	loose := run(fwd, &odeint.Options{RTol: 1e-4, ATol: 1e-6})
+	tight := run(fwd, &odeint.Options{RTol: 1e-10, ATol: 1e-12})
+	el, et := relErr(loose.Params, ref.Params), relErr(tight.Params, ref.Params)
+	t.Logf("backward rtol 1e-4: %d backward NFE, error %.2g; rtol 1e-10: %d, error %.2g", loose.Stats.BackwardNFE, el, tight.Stats.BackwardNFE, et)
+	if tight.Stats.BackwardNFE <= loose.Stats.BackwardNFE || tight.Stats.ForwardNFE != loose.Stats.ForwardNFE {
+		t.Errorf("backward NFE %d (tight) vs %d (loose), forward %d vs %d: the backward options were not used", tight.Stats.BackwardNFE, loose.Stats.BackwardNFE, tight.Stats.ForwardNFE, loose.Stats.ForwardNFE)
+	}
+	if et*10 > el {
+		t.Errorf("a tighter backward tolerance gave error %g, the loose one %g", et, el)
+	}
+	rk := run(fwd, &odeint.Options{Method: odeint.RK4, Step: 0.125})
+	if want := 2 * 8; rk.Stats.BackwardSteps != want {
+		t.Errorf("RK4 backward with step 1/8 over two unit intervals took %d steps, want %d", rk.Stats.BackwardSteps, want)
+	}
+	if e := relErr(rk.Params, ref.Params); e > 1e-3 {
+		t.Errorf("RK4 backward gradient error %g", e)
 	}
 }

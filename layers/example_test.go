@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/neuralode/neuralode/adjoint"
 	"github.com/neuralode/neuralode/graph"
 	"github.com/neuralode/neuralode/layers"
+	"github.com/neuralode/neuralode/odeint"
 )
 
 // twoMoons-like data: class 1 points lie above the curve y = sin(2x), class 0 below.
@@ -80,6 +82,73 @@ func Example() {
 	// Output:
 	// loss fell 3-fold: true
 	// accuracy above 90%: true
+}
+
+// ExampleNewODEBlock builds the continuous-depth version of Example: the residual block
+// h + f(h) becomes an ODE block dh/dt = f(t, h) on [0, 1], solved by Dopri5 at
+// rtol = atol = 1e-3 and trained through the paper's adjoint (backsolve), and reports
+// what the solver spent per batch.
+func ExampleNewODEBlock() {
+	ps := graph.NewParams(rand.New(rand.NewPCG(1, 2)))
+	opt := graph.Options{Workers: 1}
+	in, err := layers.NewGraphStage(layers.Named{Name: "in", Layer: layers.Sequential{layers.Linear{Out: 16}, layers.Tanh}}, ps, []int{2}, opt)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f := layers.Named{Name: "f", Layer: layers.Sequential{layers.ConcatSquashLinear{Out: 16}, layers.Tanh, layers.ConcatSquashLinear{Out: 16}}}
+	ode, err := layers.NewODEBlock(f, ps, []int{16}, opt, layers.ODEConfig{
+		Solver:   odeint.Options{Method: odeint.Dopri5, RTol: 1e-3, ATol: 1e-3},
+		Gradient: adjoint.Backsolve,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	head, err := layers.NewGraphStage(layers.Named{Name: "head", Layer: layers.Linear{Out: 2}}, ps, []int{16}, opt)
+	if err != nil {
+		log.Fatal(err)
+	}
+	model, err := layers.NewModel(ps, map[string]any{"hidden": 16}, in, ode, head)
+	if err != nil {
+		log.Fatal(err)
+	}
+	adam, err := layers.NewOptimizer(ps, layers.OptimConfig{Method: layers.Adam, LR: 0.01, Schedule: layers.Cosine(300, 0.1)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var first, last float64
+	fwdNFE, bwdNFE := 0, 0
+	for step := 0; step < 300; step++ {
+		x, y := data(rng, 64)
+		loss, _, err := model.Loss(x, y) // forward: the ODE block solves and keeps its tape
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := model.Backward(); err != nil { // the adjoint solve backwards through the block
+			log.Fatal(err)
+		}
+		if _, err := adam.Step(); err != nil {
+			log.Fatal(err)
+		}
+		if step == 0 {
+			first = loss
+		}
+		last = loss
+		fw, bw := ode.NFE()
+		fwdNFE, bwdNFE = fwdNFE+fw, bwdNFE+bw
+	}
+	x, y := data(rng, 1000)
+	_, acc, err := model.Loss(x, y)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("loss fell 3-fold:", last < first/3)
+	fmt.Println("accuracy above 90%:", acc > 0.9)
+	fmt.Println("a few evaluations of f per batch each way:", fwdNFE/300 >= 6 && fwdNFE/300 < 100 && bwdNFE/300 >= 6 && bwdNFE/300 < 200)
+	// Output:
+	// loss fell 3-fold: true
+	// accuracy above 90%: true
+	// a few evaluations of f per batch each way: true
 }
 
 // ExampleModel_Save saves a model's parameters and configuration to a safetensors file

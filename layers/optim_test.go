@@ -10,7 +10,13 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// textbook is an independent implementation of one step of each method, on flat slices.
+// textbook is an independent implementation of one step of each method, on flat slices,
+// in the textbook forms the Method constants document: Adam as Kingma and Ba (eps
+// outside the root), momentum as Sutskever et al. (v = mu v - lr g, w += v; PyTorch's
+// SGD keeps v = mu v + g and steps w -= lr v, which agrees while lr is constant and
+// differs under a schedule), RMSProp as Hinton's lecture and Gorgonia (eps inside the
+// root; PyTorch puts it outside). The test holds each of Gorgonia's solvers, driven by
+// the Optimizer, to these forms.
 type textbook struct {
 	cfg        OptimConfig
 	m, v       []float64 // Adam moments; Momentum velocity in m; RMSProp average in v

@@ -3,6 +3,7 @@ package layers
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/neuralode/neuralode/graph"
@@ -304,5 +305,55 @@ func TestParameterNamesAndInit(t *testing.T) {
 		if v != 1 || ps.Value(ps.Lookup("1.bias"))[i] != 0 {
 			t.Fatal("GroupNorm's affine parameters must start at 1 and 0")
 		}
+	}
+}
+
+// TestConcatLayersInit: the t-conditioned layers initialise like PyTorch's layers they
+// are made of: every weight U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in the product of
+// its shape after the first axis (the input with t appended for ConcatLinear and
+// ConcatConv2d; 1 for ConcatSquashLinear's hypernetworks of t), every bias with the bound
+// of its layer's weight. With 16 or more values per tensor, the largest |value| falls
+// below a third of the bound with probability at most (1/3)^16: a check that cannot
+// flake but catches a fan-in wrong by more than 3x.
+func TestConcatLayersInit(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		layer Layer
+		in    []int
+	}{
+		{"ConcatLinear", ConcatLinear{Out: 16}, []int{16}},
+		{"ConcatSquashLinear", ConcatSquashLinear{Out: 16}, []int{16}},
+		{"ConcatConv2d", ConcatConv2d{Out: 16, Kernel: 3, Padding: 1}, []int{16, 4, 4}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ps := graph.NewParams(rand.New(rand.NewPCG(3, 3)))
+			if _, err := graph.NewDynamics(DynamicsOf(c.layer), ps, c.in, graph.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			bounds := map[string]float64{} // scope -> 1/sqrt(fan_in) of its weight
+			for _, p := range ps.List() {
+				if strings.HasSuffix(p.Name, "weight") {
+					fan := 1
+					for _, d := range p.Shape[1:] {
+						fan *= d
+					}
+					bounds[strings.TrimSuffix(p.Name, "weight")] = 1 / math.Sqrt(float64(fan))
+				}
+			}
+			for _, p := range ps.List() {
+				b, ok := bounds[strings.TrimSuffix(strings.TrimSuffix(p.Name, "weight"), "bias")]
+				if !ok {
+					t.Fatalf("parameter %s has no weight in its scope", p.Name)
+				}
+				mx := 0.0
+				for _, v := range ps.Value(p) {
+					mx = math.Max(mx, math.Abs(v))
+				}
+				t.Logf("%-24s %v: largest |value| %.3f, bound %.3f", p.Name, p.Shape, mx, b)
+				if mx > b || mx < b/3 {
+					t.Errorf("%s: largest |value| %g, want U(-%g, %g)", p.Name, mx, b, b)
+				}
+			}
+		})
 	}
 }

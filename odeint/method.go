@@ -88,7 +88,21 @@ func (m *Method) Adaptive() bool { return m != nil && m.BHat != nil }
 // entries beyond it are set to zero, and a shorter w receives only the first
 // len(w) weights. A nil method has no stages: w is set to zero. It does not
 // allocate and is safe for concurrent use.
-func (m *Method) InterpWeights(theta float64, w []float64) {
+func (m *Method) InterpWeights(theta float64, w []float64) { m.interpWeights(theta, w, false) }
+
+// InterpWeightsDeriv writes into w the derivatives dw_i/dtheta of the
+// dense-output weights of InterpWeights, so that the time derivative of the
+// dense output is dy/dt(t0 + theta h) = sum_i w_i'(theta) k_i. At theta = 0
+// it selects k_0 = f(t0, y0); the interpolants of this package are also C1 at
+// theta = 1, where it gives f(t1, y1). The gradient methods use it for the
+// sensitivity of an interpolated output to its time. Same conventions as
+// InterpWeights: it does not allocate and is safe for concurrent use.
+func (m *Method) InterpWeightsDeriv(theta float64, w []float64) { m.interpWeights(theta, w, true) }
+
+// interpWeights writes the dense-output weights at theta, or their derivatives in
+// theta when deriv is set: the method's own polynomial coefficients (Interp) or cubic
+// Hermite.
+func (m *Method) interpWeights(theta float64, w []float64, deriv bool) {
 	for i := range w {
 		w[i] = 0
 	}
@@ -96,7 +110,7 @@ func (m *Method) InterpWeights(theta float64, w []float64) {
 		return
 	}
 	if m.Interp != nil {
-		hornerWeights(m.Interp, theta, w)
+		hornerWeights(m.Interp, theta, w, deriv)
 		return
 	}
 	s := len(m.B)
@@ -109,48 +123,12 @@ func (m *Method) InterpWeights(theta float64, w []float64) {
 		if i < s {
 			b = m.B[i]
 		}
-		row := hermiteRow(b, i == 0, i == last)
-		w[i] = theta * (row[0] + theta*(row[1]+theta*row[2]))
-	}
-}
-
-// InterpWeightsDeriv writes into w the derivatives dw_i/dtheta of the
-// dense-output weights of InterpWeights, so that the time derivative of the
-// dense output is dy/dt(t0 + theta h) = sum_i w_i'(theta) k_i. At theta = 0
-// it selects k_0 = f(t0, y0); the interpolants of this package are also C1 at
-// theta = 1, where it gives f(t1, y1). The gradient methods use it for the
-// sensitivity of an interpolated output to its time. Same conventions as
-// InterpWeights: it does not allocate and is safe for concurrent use.
-func (m *Method) InterpWeightsDeriv(theta float64, w []float64) {
-	for i := range w {
-		w[i] = 0
-	}
-	if m == nil {
-		return
-	}
-	if m.Interp != nil {
-		for i := 0; i < len(w) && i < len(m.Interp); i++ {
-			row := m.Interp[i]
-			acc := 0.0
-			for j := len(row) - 1; j >= 0; j-- {
-				acc = acc*theta + float64(j+1)*row[j]
-			}
-			w[i] = acc
+		r := hermiteRow(b, i == 0, i == last)
+		if deriv {
+			w[i] = r[0] + theta*(2*r[1]+theta*3*r[2])
+		} else {
+			w[i] = theta * (r[0] + theta*(r[1]+theta*r[2]))
 		}
-		return
-	}
-	s := len(m.B)
-	last := s - 1
-	if !m.FSAL {
-		last = s
-	}
-	for i := 0; i < len(w) && i <= last; i++ {
-		b := 0.0
-		if i < s {
-			b = m.B[i]
-		}
-		row := hermiteRow(b, i == 0, i == last)
-		w[i] = row[0] + theta*(2*row[1]+theta*3*row[2])
 	}
 }
 
@@ -173,15 +151,23 @@ func hermiteRow(b float64, first, last bool) [3]float64 {
 	return r
 }
 
-// hornerWeights evaluates w_i = sum_j p[i][j] theta^(j+1) for i < len(w).
-func hornerWeights(p [][]float64, theta float64, w []float64) {
+// hornerWeights evaluates w_i = sum_j p[i][j] theta^(j+1) for i < len(w), or its
+// derivative sum_j (j+1) p[i][j] theta^j when deriv is set.
+func hornerWeights(p [][]float64, theta float64, w []float64, deriv bool) {
 	for i := 0; i < len(w) && i < len(p); i++ {
 		row := p[i]
 		acc := 0.0
 		for j := len(row) - 1; j >= 0; j-- {
-			acc = acc*theta + row[j]
+			c := row[j]
+			if deriv {
+				c *= float64(j + 1)
+			}
+			acc = acc*theta + c
 		}
-		w[i] = acc * theta
+		if !deriv {
+			acc *= theta
+		}
+		w[i] = acc
 	}
 }
 

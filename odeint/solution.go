@@ -95,7 +95,7 @@ func (s *Solution) At(t float64, dst []float64) error {
 		w = make([]float64, s.nst)
 	}
 	h := s.stepH[k]
-	hornerWeights(s.interp, (t-s.stepT[k])/h, w)
+	hornerWeights(s.interp, (t-s.stepT[k])/h, w, false)
 	interpolate(dst, y0, h, w, rec[s.n:], s.n)
 	return nil
 }

@@ -282,7 +282,7 @@ func (s *solver) interpAt(theta float64, dst []float64) error {
 	if err := s.ensureExtras(); err != nil {
 		return err
 	}
-	hornerWeights(s.r.interp, theta, s.w)
+	hornerWeights(s.r.interp, theta, s.w, false)
 	copy(dst, s.y)
 	for i, wi := range s.w {
 		if wi == 0 {

@@ -147,3 +147,104 @@ func TestAugmentedErrors(t *testing.T) {
 		t.Error("invalid probe distribution accepted")
 	}
 }
+
+// TestHyperFlowFormula computes f(t, z) of both HyperFlow forms by hand from the
+// parameter values (the hypernetwork, then the sum over units) and compares it with
+// the compiled graph, to 1e-13 (float64 rounding of sums of ~100 terms). It also
+// asserts the parameter counts: the paper's form has a last hypernetwork layer of
+// 2MD + 2M outputs, torchdiffeq's 3MD + M (15,904 parameters at M = 64, D = 2, hidden
+// 32, the count of torchdiffeq's cnf.py).
+func TestHyperFlowFormula(t *testing.T) {
+	for _, c := range []struct {
+		form       HyperForm
+		m, hid, d  int
+		wantParams int
+	}{
+		{PaperForm, 5, 4, 3, 4*1 + 4 + 16 + 4 + 4*(2*5*3+2*5) + (2*5*3 + 2*5)},
+		{TorchdiffeqForm, 5, 4, 3, 4*1 + 4 + 16 + 4 + 4*(3*5*3+5) + (3*5*3 + 5)},
+		{TorchdiffeqForm, 64, 32, 2, 15904},
+		{PaperForm, 64, 32, 2, 32 + 32 + 32*32 + 32 + 32*(2*64*2+2*64) + (2*64*2 + 2*64)},
+	} {
+		ps := graph.NewParams(rand.New(rand.NewPCG(uint64(c.m), 3)))
+		f, err := graph.NewDynamics(HyperFlow{Width: c.m, Hidden: c.hid, Form: c.form}.Build, ps, []int{c.d}, graph.Options{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ps.Len() != c.wantParams {
+			t.Errorf("form %d, M %d: %d parameters, want %d", c.form, c.m, ps.Len(), c.wantParams)
+		}
+		v := func(name string) []float64 {
+			p := ps.Lookup(name)
+			if p == nil {
+				t.Fatalf("no parameter %s", name)
+			}
+			return ps.Value(p)
+		}
+		const tt = 0.7
+		rng := rand.New(rand.NewPCG(8, 8))
+		const batch = 3
+		z := make([]float64, batch*c.d)
+		for i := range z {
+			z[i] = rng.NormFloat64()
+		}
+		// Hypernetwork (weights stored [in, out]).
+		h1 := make([]float64, c.hid)
+		for j := range h1 {
+			h1[j] = math.Tanh(v("hyper.fc1.weight")[j]*tt + v("hyper.fc1.bias")[j])
+		}
+		h2 := make([]float64, c.hid)
+		for j := range h2 {
+			s := v("hyper.fc2.bias")[j]
+			for i := range h1 {
+				s += h1[i] * v("hyper.fc2.weight")[i*c.hid+j]
+			}
+			h2[j] = math.Tanh(s)
+		}
+		head := func(name string, n int) []float64 {
+			w, b := v("hyper.fc3."+name+".weight"), v("hyper.fc3."+name+".bias")
+			out := make([]float64, n)
+			for j := range out {
+				s := b[j]
+				for i := range h2 {
+					s += h2[i] * w[i*n+j]
+				}
+				out[j] = s
+			}
+			return out
+		}
+		W, U, B := head("W", c.m*c.d), head("U", c.m*c.d), head("B", c.m)
+		gn := c.m
+		if c.form == TorchdiffeqForm {
+			gn = c.m * c.d
+		}
+		Gt := head("G", gn)
+		want := make([]float64, batch*c.d)
+		for b := 0; b < batch; b++ {
+			for n := 0; n < c.m; n++ {
+				a := B[n]
+				for j := 0; j < c.d; j++ {
+					a += W[n*c.d+j] * z[b*c.d+j]
+				}
+				a = math.Tanh(a)
+				for j := 0; j < c.d; j++ {
+					if c.form == PaperForm {
+						want[b*c.d+j] += sigmoid(Gt[n]) * U[n*c.d+j] * a
+					} else {
+						want[b*c.d+j] += sigmoid(Gt[n*c.d+j]) * U[n*c.d+j] * a / float64(c.m)
+					}
+				}
+			}
+		}
+		got := make([]float64, len(want))
+		if err := f.Eval(tt, z, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if math.Abs(got[i]-want[i]) > 1e-13*(1+math.Abs(want[i])) {
+				t.Fatalf("form %d, M %d: f = %v, by hand %v", c.form, c.m, got, want)
+			}
+		}
+	}
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

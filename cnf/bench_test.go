@@ -8,12 +8,13 @@ import (
 	"github.com/neuralode/neuralode/layers"
 )
 
-// paperFlow is the paper's CNF setting (torchdiffeq cnf.py): HyperFlow with M = 64,
+// paperFlow is the paper's CNF setting as torchdiffeq's cnf.py runs it (the reference of the
+// speed floor): HyperFlow in TorchdiffeqForm with M = 64,
 // base N(0, 0.1^2 I) at t = 0, data at t = 10, dopri5 at rtol = atol = 1e-5, exact trace,
 // backsolve adjoint.
 func paperFlow(tb testing.TB, seed uint64) (*Flow, *graph.Params) {
 	ps := graph.NewParams(rand.New(rand.NewPCG(seed, 1)))
-	fl, err := New(HyperFlow{Width: 64}.Build, ps, Config{Dim: 2, DataTime: 10, BaseTime: 0, BaseStd: 0.1})
+	fl, err := New(HyperFlow{Width: 64, Form: TorchdiffeqForm}.Build, ps, Config{Dim: 2, DataTime: 10, BaseTime: 0, BaseStd: 0.1})
 	if err != nil {
 		tb.Fatal(err)
 	}

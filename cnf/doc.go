@@ -15,7 +15,8 @@
 //	log p(x) = log p_base(z(BaseTime)) - Δ(BaseTime),
 //
 // and sampling integrates base points the other way. The models are the paper's gated
-// hypernetwork flow (HyperFlow) and FFJORD's ConcatSquash MLP (ConcatSquashMLP); Toy2D
+// hypernetwork flow (HyperFlow, in the paper's form or torchdiffeq's cnf.py form) and
+// FFJORD's ConcatSquash MLP (ConcatSquashMLP); Toy2D
 // draws FFJORD's two-dimensional toy data sets.
 //
 // The one call that matters is a maximum-likelihood training step:

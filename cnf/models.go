@@ -9,24 +9,41 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// HyperFlow is the wide gated flow of the Neural ODE paper (Chen et al. 2018, section 4;
-// torchdiffeq's examples/cnf.py):
+// HyperFlow is the wide gated flow of the Neural ODE paper (Chen et al. 2018, section 4):
+// M units whose parameters are functions of t, each gated by sigma_n(t) in (0, 1),
 //
-//	dz/dt = (1/M) sum_{n=1..M} (u_n(t) ⊙ sigmoid(g_n(t))) tanh(w_n(t)^T z + b_n(t))
+//	dz/dt = sum_{n=1..M} sigma(g_n(t)) u_n(t) tanh(w_n(t)^T z + b_n(t))     (PaperForm)
 //
-// with the M x D matrices W, U, G and the M biases b given by a hypernetwork of t:
-// Linear(1, Hidden) - tanh - Linear(Hidden, Hidden) - tanh - Linear(Hidden, 3MD + M).
-// The gate sigmoid(g) lies in (0, 1) and multiplies U element-wise, as in torchdiffeq.
-// The sum is divided by M (torchdiffeq's mean over units; the paper writes a plain sum,
-// which only rescales U). The last hypernetwork layer is stored as four heads (W, U, G,
-// b), which is the same affine map as one Linear(Hidden, 3MD+M) split into its outputs;
-// every layer has PyTorch's Linear initialisation.
+// with w_n, u_n in R^D and the scalars g_n, b_n given by a hypernetwork of t:
+// Linear(1, Hidden) - tanh - Linear(Hidden, Hidden) - tanh - Linear(Hidden, 2MD + 2M).
+// TorchdiffeqForm is the variant of torchdiffeq's examples/cnf.py, the program behind
+// the paper's figures and the speed reference of BENCHMARKS.md: one gate per unit and
+// dimension, and the mean over units instead of the sum,
+//
+//	dz/dt = (1/M) sum_n (u_n(t) ⊙ sigmoid(g_n(t))) tanh(w_n(t)^T z + b_n(t)),  g_n in R^D,
+//
+// with a last hypernetwork layer of 3MD + M outputs. The last layer is stored as four
+// heads (W, U, G, b), the same affine map as one Linear split into its outputs; every
+// layer has PyTorch's Linear initialisation.
 type HyperFlow struct {
 	// Width is M, the number of units (default 64).
 	Width int
 	// Hidden is the width of the hypernetwork (default 32).
 	Hidden int
+	// Form selects the paper's formula (PaperForm, the default) or torchdiffeq's.
+	Form HyperForm
 }
+
+// HyperForm selects the formula of a HyperFlow.
+type HyperForm int
+
+const (
+	// PaperForm gates each unit by one scalar sigma(g_n(t)) and sums over units.
+	PaperForm HyperForm = iota
+	// TorchdiffeqForm gates each unit and dimension and averages over units, as
+	// torchdiffeq's examples/cnf.py.
+	TorchdiffeqForm
+)
 
 // Build builds f(t, z) for z of shape [B, D]. It has the signature of graph.BuildFunc.
 func (h HyperFlow) Build(s *graph.Scope, t, z *G.Node) (*G.Node, error) {
@@ -107,7 +124,17 @@ func (h HyperFlow) Build(s *graph.Scope, t, z *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	Gt, err := head("G", m*d, m, d)
+	// The gate head is created before the bias head, the order of torchdiffeq's
+	// outputs (W, U, G, b), so that a seed gives the same initial values as before.
+	var g *G.Node
+	switch h.Form {
+	case PaperForm:
+		g, err = head("G", m, m)
+	case TorchdiffeqForm:
+		g, err = head("G", m*d, m, d)
+	default:
+		return nil, errors.Errorf("cnf: HyperFlow form %d", h.Form)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -115,15 +142,22 @@ func (h HyperFlow) Build(s *graph.Scope, t, z *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if Gt, err = G.Sigmoid(Gt); err != nil {
+	if g, err = G.Sigmoid(g); err != nil {
 		return nil, err
 	}
-	if U, err = G.HadamardProd(U, Gt); err != nil {
-		return nil, err
-	}
-	// The mean over units folded into U: one [M, D] scaling instead of one of [B, D].
-	if U, err = G.Mul(U, s.Scalar(1/float64(m))); err != nil {
-		return nil, err
+	if h.Form == PaperForm {
+		// sigma_n scales the whole row u_n.
+		if U, err = G.BroadcastHadamardProd(U, g, nil, []byte{1}); err != nil {
+			return nil, err
+		}
+	} else {
+		if U, err = G.HadamardProd(U, g); err != nil {
+			return nil, err
+		}
+		// The mean over units folded into U: one [M, D] scaling instead of one of [B, D].
+		if U, err = G.Mul(U, s.Scalar(1/float64(m))); err != nil {
+			return nil, err
+		}
 	}
 	Wt, err := G.Transpose(W)
 	if err != nil {

@@ -61,7 +61,7 @@ type Report struct {
 }
 
 type config struct {
-	data, model, trace, probe, out                              string
+	data, model, trace, probe, out, form                        string
 	iters, batch, test, width, hidden, grid, seed, times        int
 	lr, kinetic, frob, rtol, dataTime, baseTime, baseStd, gridL float64
 	quick, paper, jsonOut, noPics                               bool
@@ -79,6 +79,7 @@ func parse(args []string) (*config, error) {
 	fs := flag.NewFlagSet("cnf2d", flag.ContinueOnError)
 	fs.StringVar(&c.data, "data", "8gaussians", fmt.Sprintf("toy data set: one of %v", cnf.ToyNames()))
 	fs.StringVar(&c.model, "model", "squash", "dynamics: squash (FFJORD's ConcatSquash MLP) or hyper (the paper's gated hypernetwork flow)")
+	fs.StringVar(&c.form, "hyper-form", "paper", "hyper: paper (one gate per unit, sum over units, the paper's formula) or torchdiffeq (gate per unit and dimension, mean: examples/cnf.py)")
 	fs.StringVar(&c.trace, "trace", "exact", "training trace: exact or hutchinson")
 	fs.StringVar(&c.probe, "probe", "rademacher", "Hutchinson probe: gaussian or rademacher")
 	fs.StringVar(&c.out, "out", "cnf2d-out", "folder for the pictures")
@@ -167,7 +168,15 @@ func run(args []string, w io.Writer) error {
 		}
 		build = cnf.ConcatSquashMLP{Hidden: h}.Build
 	case "hyper":
-		build = cnf.HyperFlow{Width: c.width}.Build
+		form := cnf.PaperForm
+		switch c.form {
+		case "paper":
+		case "torchdiffeq":
+			form = cnf.TorchdiffeqForm
+		default:
+			return errors.Errorf("cnf2d: unknown -hyper-form %q (paper or torchdiffeq)", c.form)
+		}
+		build = cnf.HyperFlow{Width: c.width, Form: form}.Build
 	default:
 		return errors.Errorf("cnf2d: unknown model %q", c.model)
 	}
@@ -179,9 +188,14 @@ func run(args []string, w io.Writer) error {
 	default:
 		return errors.Errorf("cnf2d: unknown trace %q", c.trace)
 	}
-	probe := cnf.Rademacher
-	if c.probe == "gaussian" {
+	var probe cnf.Probe
+	switch c.probe {
+	case "rademacher":
+		probe = cnf.Rademacher
+	case "gaussian":
 		probe = cnf.Gaussian
+	default:
+		return errors.Errorf("cnf2d: unknown -probe %q (gaussian or rademacher)", c.probe)
 	}
 	ps := graph.NewParams(rand.New(rand.NewPCG(uint64(c.seed), 7)))
 	cfg := cnf.Config{Dim: 2, DataTime: c.dataTime, BaseTime: c.baseTime, BaseStd: c.baseStd, Trace: mode, Probe: probe,

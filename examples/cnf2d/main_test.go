@@ -41,7 +41,8 @@ func TestQuickJSON(t *testing.T) {
 
 // TestBadFlags checks that bad settings are errors.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-data", "nope", "-quick"}, {"-model", "nope", "-quick"}, {"-iters", "0"}, {"-trace", "x", "-quick"}} {
+	for _, args := range [][]string{{"-data", "nope", "-quick"}, {"-model", "nope", "-quick"}, {"-iters", "0"}, {"-trace", "x", "-quick"},
+		{"-probe", "normal", "-quick"}, {"-model", "hyper", "-hyper-form", "x", "-quick"}} {
 		if err := run(append(args, "-out", t.TempDir(), "-no-pictures"), &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}

@@ -136,8 +136,16 @@ func parse(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, errors.Wrap(err, "latent-ode: flags")
 	}
-	if c.quick {
-		c.Train, c.Test, c.Iters, c.Batch = 64, 16, 8, 32
+	if c.quick { // tiny settings, except where a flag says otherwise
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, apply := range map[string]func(){
+			"train": func() { c.Train = 64 }, "test": func() { c.Test = 16 }, "iters": func() { c.Iters = 8 }, "batch": func() { c.Batch = 32 },
+		} {
+			if !set[name] {
+				apply()
+			}
+		}
 	}
 	if c.Obs < 2 || c.Obs > nWindow {
 		return nil, errors.Errorf("latent-ode: -obs %d not in [2, %d]", c.Obs, nWindow)

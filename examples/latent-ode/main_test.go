@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -135,6 +136,32 @@ func TestSpiralData(t *testing.T) {
 	}
 	if cw != 5 {
 		t.Fatalf("%d clockwise spirals of 10, want 5", cw)
+	}
+	// Every spiral is observed at its own times: no two of the ten share their subset
+	// (30 of 100: a collision has probability ~1e-25).
+	for i := range data {
+		for j := i + 1; j < len(data); j++ {
+			if fmt.Sprint(data[i].ObsIdx) == fmt.Sprint(data[j].ObsIdx) {
+				t.Fatalf("spirals %d and %d share their observation times %v", i, j, data[i].ObsIdx)
+			}
+		}
+	}
+	// The encoder reads each spiral backwards: step k holds observation N-1-k, with
+	// its own time, and the gap to the next observation (0 after the last).
+	xs := encoderInputs(data)
+	N := len(data[0].ObsIdx)
+	for b, sp := range data {
+		for k, x := range xs {
+			j := N - 1 - k
+			row := x[b*encFeatures : (b+1)*encFeatures]
+			gap := 0.0
+			if j+1 < N {
+				gap = float64(sp.ObsIdx[j+1]-sp.ObsIdx[j]) * gridDT / gapUnit
+			}
+			if row[0] != sp.Obs[j][0] || row[1] != sp.Obs[j][1] || math.Abs(row[2]-float64(sp.ObsIdx[j])*gridDT/timeUnit) > 1e-15 || math.Abs(row[3]-gap) > 1e-12 {
+				t.Fatalf("spiral %d, encoder step %d: %v, want observation %d (%v at grid %d)", b, k, row, j, sp.Obs[j], sp.ObsIdx[j])
+			}
+		}
 	}
 	// The counter-clockwise base spiral r = 0.3 t about (5, 0): at grid index 999 (t = 6 pi).
 	p := basePoint(false, nTotal-1)

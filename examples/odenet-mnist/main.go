@@ -13,8 +13,8 @@
 // 3x3 convolution on the full 28x28 image) and the ODE block on a fixed RK4 grid of
 // step 0.5 with the adjoint gradient; it is trained in float32 for one epoch with SGD
 // (momentum 0.9) under a one-cycle learning rate peaking at 0.2. The narrower model,
-// the stem and the fixed grid are what keep the pure-Go run near four and a half
-// minutes on two cores while it still passes 98 % test accuracy; 32 channels gain
+// the stem and the fixed grid are what keep the pure-Go run near four minutes on
+// two cores (3 min 57 s measured, BENCHMARKS.md) while it still passes 98 % test accuracy; 32 channels gain
 // nothing in one epoch and take twice as long. -paper selects the paper's 64-channel model (208,266
 // parameters), Dopri5 at rtol = atol = 1e-3, and its 160-epoch step schedule.
 //

@@ -131,8 +131,15 @@ func parse(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, errors.Wrap(err, "spiral: flags")
 	}
-	if c.quick {
-		c.Iters, c.TestFreq = 30, 10
+	if c.quick { // tiny settings, except where a flag says otherwise
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["iters"] {
+			c.Iters = 30
+		}
+		if !set["test-freq"] {
+			c.TestFreq = 10
+		}
 	}
 	if c.Schedule != "constant" && c.Schedule != "cosine" {
 		return nil, errors.Errorf("spiral: -schedule %q: want constant or cosine", c.Schedule)

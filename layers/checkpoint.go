@@ -22,6 +22,10 @@ type SaveOptions struct {
 	// float64 exactly, but the values are the float32 roundings). The default is F64,
 	// which round-trips bit for bit.
 	Float32 bool
+	// Metadata holds extra string entries for the file's header (training progress,
+	// provenance), read back with ReadMetadata. The keys "config" and "format" are the
+	// checkpoint's own and may not be used.
+	Metadata map[string]string
 }
 
 // SaveParams writes every parameter of ps under its name to a safetensors file at path,
@@ -52,6 +56,12 @@ func SaveParams(path string, ps *graph.Params, config any, opt SaveOptions) erro
 		tensors[p.Name] = t
 	}
 	meta := map[string]string{metaFormat: formatName}
+	for k, v := range opt.Metadata {
+		if k == metaFormat || k == metaConfig {
+			return errors.Errorf("layers: metadata key %q is reserved", k)
+		}
+		meta[k] = v
+	}
 	if config != nil {
 		b, err := json.Marshal(config)
 		if err != nil {
@@ -153,6 +163,20 @@ func ReadConfig(path string, config any) error {
 		return errors.Errorf("layers: %s has no model configuration", path)
 	}
 	return errors.Wrapf(json.Unmarshal([]byte(c), config), "layers: %s: decoding the configuration", path)
+}
+
+// ReadMetadata returns the header metadata of a checkpoint (or any safetensors file):
+// the entries of SaveOptions.Metadata, and "config" and "format". It validates the whole
+// file first, so a truncated or corrupt file is an error.
+func ReadMetadata(path string) (map[string]string, error) {
+	_, meta, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, errors.Wrap(err, "layers: reading checkpoint")
+	}
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	return meta, nil
 }
 
 // Save writes the model's parameters and Config to path (see SaveParams).

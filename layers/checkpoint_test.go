@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/neuralode/neuralode/graph"
@@ -165,5 +166,33 @@ func TestCheckpointRejects(t *testing.T) {
 	same := variant("sameconfig", func(map[string]safetensors.Tensor) {}, map[string]string{"config": `{ "channels": 4, "model": "conv-resnet" }`})
 	if err := m.Load(same); err != nil {
 		t.Errorf("equivalent configuration rejected: %v", err)
+	}
+}
+
+// TestCheckpointMetadata: extra metadata round-trips through ReadMetadata next to the
+// configuration; the checkpoint's own keys cannot be overwritten.
+func TestCheckpointMetadata(t *testing.T) {
+	ps := graph.NewParams(nil)
+	if _, err := ps.Add("w", []int{2}, graph.Constant(1)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := SaveParams(path, ps, map[string]int{"n": 2}, SaveOptions{Metadata: map[string]string{"progress": `{"epoch":3}`}}); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := ReadMetadata(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["progress"] != `{"epoch":3}` || meta["config"] != `{"n":2}` {
+		t.Errorf("metadata %v", meta)
+	}
+	for _, k := range []string{"config", "format"} {
+		if err := SaveParams(path, ps, nil, SaveOptions{Metadata: map[string]string{k: "x"}}); err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("metadata key %q: error %v", k, err)
+		}
+	}
+	if _, err := ReadMetadata(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("ReadMetadata of a missing file: no error")
 	}
 }

@@ -140,6 +140,25 @@ func (o *Optimizer) Step() (gradNorm float64, err error) {
 	return gradNorm, nil
 }
 
+// Advance moves the learning-rate schedule n steps ahead without changing the
+// parameters, as if n steps had been taken: training resumed from a checkpoint continues
+// the schedule where it stopped. The solver's own state (momentum, Adam's moments) is not
+// restored: Gorgonia keeps it unexported, so it restarts from zero. A negative n is an
+// error.
+func (o *Optimizer) Advance(n int) error {
+	if n < 0 {
+		return errors.Errorf("layers: Advance(%d)", n)
+	}
+	o.step += n
+	if o.step > 0 {
+		o.lr = o.cfg.LR
+		if o.cfg.Schedule != nil {
+			o.lr *= o.cfg.Schedule.Factor(o.step - 1) // what LR reports: the last step's rate
+		}
+	}
+	return nil
+}
+
 // Steps returns the number of steps taken.
 func (o *Optimizer) Steps() int { return o.step }
 

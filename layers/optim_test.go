@@ -209,3 +209,32 @@ func TestOptimizerErrors(t *testing.T) {
 		t.Error("parameter added after the optimiser: no error")
 	}
 }
+
+// TestOptimizerAdvance: Advance(n) positions the schedule as n steps would, without
+// touching the parameters; a negative count is an error.
+func TestOptimizerAdvance(t *testing.T) {
+	ps := graph.NewParams(nil)
+	if _, err := ps.Add("w", []int{3}, graph.Constant(1)); err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewOptimizer(ps, OptimConfig{Method: Momentum, LR: 0.1, Schedule: StepDecay(0.5, 2, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Advance(4); err != nil {
+		t.Fatal(err)
+	}
+	if o.Steps() != 4 || o.LR() != 0.05 || ps.Flat()[0] != 1 {
+		t.Errorf("after Advance(4): steps %d, LR %g (last step's: 0.1 x 0.5), w %v", o.Steps(), o.LR(), ps.Flat())
+	}
+	copy(ps.FlatGrad(), []float64{1, 1, 1})
+	if _, err := o.Step(); err != nil {
+		t.Fatal(err)
+	}
+	if o.LR() != 0.025 || math.Abs(ps.Flat()[0]-(1-0.025)) > 1e-15 {
+		t.Errorf("the step after: LR %g, w %v; want 0.025 and 0.975", o.LR(), ps.Flat())
+	}
+	if err := o.Advance(-1); err == nil {
+		t.Error("Advance(-1) accepted")
+	}
+}

@@ -28,6 +28,18 @@ type TrainConfig struct {
 	// TrainLimit and TestLimit use class-balanced subsets of that many images (0: all).
 	TrainLimit int `json:"train_limit,omitempty"`
 	TestLimit  int `json:"test_limit,omitempty"`
+
+	// StartEpoch resumes a run at this epoch (0 or 1: from the start): the epochs
+	// before it are skipped with the data order and the learning-rate schedule
+	// advanced exactly as if they had been trained, so the resumed epochs see the
+	// batches and rates of an uninterrupted run. The model's parameters are the
+	// caller's to load; the optimiser's momentum restarts from zero (see
+	// layers.Optimizer.Advance).
+	StartEpoch int `json:"-"`
+	// AfterEpoch, if not nil, is called after every trained epoch (with its
+	// statistics, test figures included), for example to save a checkpoint; an error
+	// stops training and is returned.
+	AfterEpoch func(EpochStats) error `json:"-"`
 }
 
 // BatchStats describe one training batch, for progress displays.
@@ -163,7 +175,25 @@ func Train(m *layers.Model, train, test *Dataset, cfg TrainConfig, onBatch func(
 	labels := make([]int, cfg.BatchSize)
 	rep := &Report{}
 	var ms runtime.MemStats
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+	if cfg.StartEpoch > cfg.Epochs {
+		return nil, errors.Errorf("mnist: resuming at epoch %d of a %d-epoch run", cfg.StartEpoch, cfg.Epochs)
+	}
+	for epoch := 1; epoch < cfg.StartEpoch; epoch++ {
+		// A skipped epoch draws its batches (the shuffle and the crops consume the
+		// batcher's random numbers) and advances the schedule by its steps.
+		for {
+			if _, err := batcher.NextFloat64(x, labels); err != nil {
+				if err == io.EOF {
+					break
+				}
+				return nil, err
+			}
+		}
+		if err := opt.Advance(steps); err != nil {
+			return nil, err
+		}
+	}
+	for epoch := max(1, cfg.StartEpoch); epoch <= cfg.Epochs; epoch++ {
 		start := time.Now()
 		var es EpochStats
 		es.Epoch = epoch
@@ -224,6 +254,11 @@ func Train(m *layers.Model, train, test *Dataset, cfg TrainConfig, onBatch func(
 		es.TestLoss, es.TestAcc = res.Loss, res.Accuracy
 		es.EvalSeconds = time.Since(evalStart).Seconds()
 		rep.Epochs = append(rep.Epochs, es)
+		if cfg.AfterEpoch != nil {
+			if err := cfg.AfterEpoch(es); err != nil {
+				return rep, err
+			}
+		}
 	}
 	return rep, nil
 }

@@ -84,6 +84,7 @@ type options struct {
 	float32, paper, augment, json, quick       bool
 	save, resume, eval, out, data              string
 	seed                                       uint64
+	set                                        map[string]bool // the flags given on the command line
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -113,8 +114,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.testLimit, "test-limit", 0, "test on a class-balanced subset of this many images (0: all 10,000)")
 	fs.IntVar(&o.workers, "workers", 0, "goroutines per batch (0: GOMAXPROCS)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the initialisation and the batches")
-	fs.StringVar(&o.save, "save", "", "save the trained model to this safetensors file")
-	fs.StringVar(&o.resume, "resume", "", "start from the parameters in this checkpoint, whose model configuration replaces the flags' (a warm start: the optimiser's state and the schedule begin afresh)")
+	fs.StringVar(&o.save, "save", "", "save the model to this safetensors file after every epoch, with the training progress (for -resume)")
+	fs.StringVar(&o.resume, "resume", "", "continue from this checkpoint: its model configuration replaces the flags'; a checkpoint that -save wrote during training also restores the run's training settings, epoch, schedule and data order (the optimiser's momentum restarts from zero); another is a warm start")
 	fs.StringVar(&o.eval, "eval", "", "only evaluate the model in this checkpoint on the test set")
 	fs.StringVar(&o.out, "out", "out", "directory for the PNG of the training curves")
 	fs.StringVar(&o.data, "data", "", "folder with the MNIST IDX files (default: the GoMNIST module, or $"+mnist.EnvDataDir+")")
@@ -128,6 +129,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.set = set
 	if o.paper {
 		def := func(name string, apply func()) {
 			if !set[name] {
@@ -213,21 +215,56 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tc := mnist.TrainConfig{Epochs: o.epochs, BatchSize: o.batch, Optimizer: o.optim, LR: o.lr, Schedule: o.schedule,
+		WeightDecay: o.wd, Augment: o.augment, Seed: o.seed, TrainLimit: o.trainLimit, TestLimit: o.testLimit}
+	var prior, trained []mnist.EpochStats // epochs of a resumed run before it, and those trained now
 	if o.resume != "" {
 		if err := m.Load(o.resume); err != nil {
 			return err
 		}
+		meta, err := layers.ReadMetadata(o.resume)
+		if err != nil {
+			return err
+		}
+		if js, ok := meta[metaTraining]; ok {
+			// A checkpoint written during training: continue that run where it stopped,
+			// with its training settings (-epochs, if given, sets the run's length).
+			var p progress
+			if err := json.Unmarshal([]byte(js), &p); err != nil {
+				return errors.Wrapf(err, "%s: decoding the training progress", o.resume)
+			}
+			epochs := tc.Epochs
+			tc = p.Train
+			if o.set["epochs"] {
+				tc.Epochs = epochs
+			}
+			if p.Epoch >= tc.Epochs {
+				return errors.Errorf("%s: its run is complete (epoch %d of %d); set -epochs to train it further", o.resume, p.Epoch, tc.Epochs)
+			}
+			tc.StartEpoch, prior = p.Epoch+1, p.Epochs
+			fmt.Fprintf(stderr, "resuming %s at epoch %d of %d (the optimiser's momentum restarts from zero)\n", o.resume, tc.StartEpoch, tc.Epochs)
+		}
 	}
-	tc := mnist.TrainConfig{Epochs: o.epochs, BatchSize: o.batch, Optimizer: o.optim, LR: o.lr, Schedule: o.schedule,
-		WeightDecay: o.wd, Augment: o.augment, Seed: o.seed, TrainLimit: o.trainLimit, TestLimit: o.testLimit}
+	if o.save != "" {
+		// A checkpoint after every epoch, so that an interrupted run loses at most one.
+		tc.AfterEpoch = func(es mnist.EpochStats) error {
+			trained = append(trained, es)
+			js, err := json.Marshal(progress{Train: tc, Epoch: es.Epoch, Epochs: append(append([]mnist.EpochStats(nil), prior...), trained...)})
+			if err != nil {
+				return errors.Wrap(err, "encoding the training progress")
+			}
+			return m.Save(o.save, layers.SaveOptions{Metadata: map[string]string{metaTraining: string(js)}})
+		}
+	}
 	fmt.Fprintf(stderr, "%s (%s stem, %d channels, %s, %s gradient, float32=%v): %d parameters, BLAS %s\n",
 		mc.Arch, mc.Stem, mc.Channels, solverText(mc), mc.Gradient, mc.Float32, m.Params.Len(), graph.BLAS)
-	batches := o.trainLimit
+	batches := tc.TrainLimit
 	if batches == 0 || batches > train.N {
 		batches = train.N
 	}
-	batches /= o.batch
-	bar := progressbar.NewOptions(batches*o.epochs, progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(),
+	batches /= tc.BatchSize
+	todo := tc.Epochs - max(1, tc.StartEpoch) + 1
+	bar := progressbar.NewOptions(batches*todo, progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(),
 		progressbar.OptionThrottle(250*time.Millisecond), progressbar.OptionSetVisibility(!o.quick), progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth())
 	var ema, emaAcc float64
@@ -244,6 +281,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rep.Epochs = append(prior, rep.Epochs...) // a resumed run reports the whole run
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	f := rep.Final()
@@ -262,10 +300,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			e.Epoch, e.TrainLoss, e.TrainAcc, e.TestLoss, e.TestAcc, e.NFEForward, e.NFEBackward, e.Seconds, e.EvalSeconds)
 	}
 	if o.save != "" {
-		if err := m.Save(o.save, layers.SaveOptions{}); err != nil {
-			return err
-		}
-		r.Checkpoint = o.save
+		r.Checkpoint = o.save // written after every epoch
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return errors.Wrap(err, "creating the output folder")
@@ -283,6 +318,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return json.NewEncoder(stdout).Encode(r)
 	}
 	return nil
+}
+
+// metaTraining is the checkpoint metadata key of the training progress.
+const metaTraining = "odenet-mnist.training"
+
+// progress is what a checkpoint records of its run: the training settings, the last
+// epoch trained and every epoch's statistics so far.
+type progress struct {
+	Train  mnist.TrainConfig  `json:"train"`
+	Epoch  int                `json:"epoch"`
+	Epochs []mnist.EpochStats `json:"epochs"`
 }
 
 func solverText(mc mnist.ModelConfig) string {

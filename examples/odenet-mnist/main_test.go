@@ -45,8 +45,10 @@ func TestQuick(t *testing.T) {
 }
 
 // TestResume: a checkpoint whose configuration differs from the flags' defaults (float64
-// graphs, an adaptive solver, so no fixed step) is resumed from a default command line,
-// and its own configuration is the one trained.
+// graphs, an adaptive solver, so no fixed step) is resumed from a default command line;
+// its own configuration is the one trained, and the run continues at the next epoch
+// with its earlier epochs in the report. Resuming a finished run without -epochs is an
+// error that says so.
 func TestResume(t *testing.T) {
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "f64.safetensors")
@@ -54,8 +56,11 @@ func TestResume(t *testing.T) {
 	if err := run([]string{"-quick", "-out", dir, "-float32=false", "-method", "dopri5", "-rtol", "1e-2", "-atol", "1e-2", "-save", ckpt}, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
+	if err := run([]string{"-quick", "-out", dir, "-resume", ckpt}, &out, &errb); err == nil || !strings.Contains(err.Error(), "its run is complete (epoch 1 of 1)") {
+		t.Errorf("resuming a finished run: error %v", err)
+	}
 	out.Reset()
-	if err := run([]string{"-quick", "-out", dir, "-resume", ckpt, "-json"}, &out, &errb); err != nil {
+	if err := run([]string{"-quick", "-out", dir, "-resume", ckpt, "-epochs", "2", "-save", ckpt, "-json"}, &out, &errb); err != nil {
 		t.Fatalf("resuming: %v\n%s", err, errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -65,6 +70,13 @@ func TestResume(t *testing.T) {
 	}
 	if r.Model.Float32 || r.Model.Method != "dopri5" || r.Model.Step != 0 || r.Model.RTol != 1e-2 {
 		t.Errorf("resumed with %+v, want the checkpoint's float64 dopri5 model", r.Model)
+	}
+	if len(r.Epochs) != 2 || r.Epochs[0].Epoch != 1 || r.Epochs[1].Epoch != 2 || r.Train.Epochs != 2 {
+		t.Errorf("resumed run reports epochs %+v of %d, want 1 (before) and 2 (now) of 2", r.Epochs, r.Train.Epochs)
+	}
+	// The checkpoint now records the finished 2-epoch run.
+	if err := run([]string{"-quick", "-out", dir, "-resume", ckpt}, &out, &errb); err == nil || !strings.Contains(err.Error(), "epoch 2 of 2") {
+		t.Errorf("resuming the 2-epoch run: error %v", err)
 	}
 }
 

@@ -25,6 +25,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/neuralode/neuralode/cnf"
@@ -51,6 +53,9 @@ type Report struct {
 	TrueNLL *float64 `json:"true_nll,omitempty"`
 	// TestNFE is the NFE of the test-set log-density solve.
 	TestNFE int `json:"test_nfe"`
+	// AtTol repeats the test-set evaluation at the tolerances of -eval-tols: how the
+	// cost of the learned dynamics grows as the solve tightens.
+	AtTol []TolEval `json:"at_tol,omitempty"`
 	// ForwardNFE, BackwardNFE are the training solves' means over the last 10 % of iterations.
 	ForwardNFE  float64 `json:"forward_nfe"`
 	BackwardNFE float64 `json:"backward_nfe"`
@@ -60,11 +65,19 @@ type Report struct {
 	Pictures  []string `json:"pictures,omitempty"`
 }
 
+// TolEval is the test-set log-density solve at one tolerance (rtol = atol).
+type TolEval struct {
+	Tol     float64 `json:"tol"`
+	NFE     int     `json:"nfe"`
+	TestNLL float64 `json:"test_nll"`
+}
+
 type config struct {
-	data, model, trace, probe, out, form                        string
+	data, model, trace, probe, out, form, evalTols              string
 	iters, batch, test, width, hidden, grid, seed, times        int
 	lr, kinetic, frob, rtol, dataTime, baseTime, baseStd, gridL float64
 	quick, paper, jsonOut, noPics                               bool
+	tols                                                        []float64 // parsed -eval-tols
 }
 
 func main() {
@@ -96,6 +109,7 @@ func parse(args []string) (*config, error) {
 	fs.Float64Var(&c.kinetic, "kinetic", 0, "RNODE kinetic-energy weight")
 	fs.Float64Var(&c.frob, "frobenius", 0, "RNODE Jacobian Frobenius weight")
 	fs.Float64Var(&c.rtol, "tol", 1e-5, "dopri5 rtol = atol")
+	fs.StringVar(&c.evalTols, "eval-tols", "", "comma-separated extra tolerances at which to repeat the test evaluation (NFE and NLL), e.g. 1e-7,1e-9")
 	fs.Float64Var(&c.dataTime, "t-data", 0, "time of the data")
 	fs.Float64Var(&c.baseTime, "t-base", 0.5, "time of the base distribution")
 	fs.Float64Var(&c.baseStd, "base-std", 1, "standard deviation of the base N(0, s^2 I)")
@@ -141,6 +155,16 @@ func parse(args []string) (*config, error) {
 		def("times", &c.times, 3)
 		def("tol", &c.rtol, 1e-4)
 		def("lr", &c.lr, 1e-2)
+	}
+	for _, f := range strings.Split(c.evalTols, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		tol, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(tol > 0) {
+			return nil, errors.Errorf("cnf2d: -eval-tols: %q is not a positive tolerance", f)
+		}
+		c.tols = append(c.tols, tol)
 	}
 	if c.iters <= 0 || c.batch <= 0 || c.test <= 0 || c.width <= 0 || c.grid <= 1 || c.times < 2 {
 		return nil, errors.Errorf("cnf2d: iters, batch, test, width must be positive, grid > 1, times >= 2 (got %+v)", *c)
@@ -259,6 +283,23 @@ func run(args []string, w io.Writer) error {
 	for _, v := range er.LogP {
 		rep.TestNLL -= v / float64(len(er.LogP))
 	}
+	for _, tol := range c.tols {
+		tcfg := ecfg
+		tcfg.Solver.RTol, tcfg.Solver.ATol = tol, tol
+		tf, err := cnf.New(build, ps, tcfg)
+		if err != nil {
+			return err
+		}
+		r, err := tf.LogDensity(test)
+		if err != nil {
+			return errors.Wrapf(err, "cnf2d: test log-density at tolerance %g", tol)
+		}
+		te := TolEval{Tol: tol, NFE: r.NFE}
+		for _, v := range r.LogP {
+			te.TestNLL -= v / float64(len(r.LogP))
+		}
+		rep.AtTol = append(rep.AtTol, te)
+	}
 	if c.data == "8gaussians" {
 		t := 0.0
 		for i := 0; i < c.test; i++ {
@@ -285,6 +326,9 @@ func run(args []string, w io.Writer) error {
 		fmt.Fprintf(w, ", true density's NLL %.4f (gap %.4f)", *rep.TrueNLL, rep.TestNLL-*rep.TrueNLL)
 	}
 	fmt.Fprintf(w, "\ntraining: %.1f ms/iteration, NFE forward %.1f backward %.1f (last 10%%)\n", rep.MsPerIter, rep.ForwardNFE, rep.BackwardNFE)
+	for _, te := range rep.AtTol {
+		fmt.Fprintf(w, "test at tolerance %g: NLL %.4f, NFE %d\n", te.Tol, te.TestNLL, te.NFE)
+	}
 	for _, p := range rep.Pictures {
 		fmt.Fprintln(w, "wrote", p)
 	}

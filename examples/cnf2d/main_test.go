@@ -42,7 +42,7 @@ func TestQuickJSON(t *testing.T) {
 // TestBadFlags checks that bad settings are errors.
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-data", "nope", "-quick"}, {"-model", "nope", "-quick"}, {"-iters", "0"}, {"-trace", "x", "-quick"},
-		{"-probe", "normal", "-quick"}, {"-model", "hyper", "-hyper-form", "x", "-quick"}} {
+		{"-probe", "normal", "-quick"}, {"-model", "hyper", "-hyper-form", "x", "-quick"}, {"-eval-tols", "1e-7,x", "-quick"}} {
 		if err := run(append(args, "-out", t.TempDir(), "-no-pictures"), &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}

@@ -8,7 +8,7 @@ import (
 // TestDenseOutputBetweenSteps checks the dense output against the exact
 // solution in two ways, on every adaptive method.
 //
-// 1. Between steps against at step ends (tolerances 1e-4 to 1e-6): the
+// 1. Between steps against at step ends (tolerances 1e-3 to 1e-6): the
 // largest error of the interpolant at 5 points inside every step is within
 // 10x of the largest global error at the step ends.
 //
@@ -80,7 +80,7 @@ func TestDenseOutputBetweenSteps(t *testing.T) {
 			}
 			t.Logf("%-9s tol %.0e steps %5d step-end error %.2e, between steps %.2e (x%.1f), interpolant error %.1f tol",
 				m.Name, tol, sol.NumSteps(), endErr, midErr, midErr/endErr, scaled)
-			if tol >= 1e-6 && tol <= 1e-4 && midErr > 10*endErr {
+			if tol >= 1e-6 && midErr > 10*endErr {
 				t.Errorf("%s tol %g: dense error %.3g > 10 x step-end error %.3g", m.Name, tol, midErr, endErr)
 			}
 			if scaled > 20 {

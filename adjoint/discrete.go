@@ -222,7 +222,7 @@ func (tp *Tape) discrete(dLdy [][]float64, g *Gradients) error {
 	// Time gradients of the discrete solution, with the solver's steps held fixed
 	// except the last, which ends on t_N (what a fixed-step solve does; for an adaptive
 	// solve the controller's dependence on the times is not differentiated). Outputs
-	// inside a step got the time derivative of the dense output in step; outputs on a
+	// inside a step got the time derivative of the dense output (in step); outputs on a
 	// step end (other than t_N) get that of the interpolant there, f(t_i, y_i) (the
 	// interpolants are C1); t_N moves the last step's end: dL/dh of that step. Moving
 	// t_0 translates every step (each stage time moves with it: the sum of the stages'

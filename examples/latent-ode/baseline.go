@@ -15,8 +15,9 @@ const rnnFeatures = 3 // (x, y, gap to the time to predict)
 // t_{j+1} - t_j, h_j)), and extrapolating autoregressively by feeding its own
 // predictions with the gap to the next requested time.
 type rnnBaseline struct {
-	rec  *recurrent
-	head *graph.Func
+	rec     *recurrent
+	head    *graph.Func
+	posUnit float64 // divides the positions fed to the net (as latentODE.posUnit)
 }
 
 func newRNNBaseline(ps *graph.Params, cell string, hidden, nhidden int, opt graph.Options) (*rnnBaseline, error) {
@@ -29,7 +30,7 @@ func newRNNBaseline(ps *graph.Params, cell string, hidden, nhidden int, opt grap
 	if err != nil {
 		return nil, errors.Wrap(err, "latent-ode: rnn head")
 	}
-	return &rnnBaseline{rec: rec, head: head}, nil
+	return &rnnBaseline{rec: rec, head: head, posUnit: 1}, nil
 }
 
 // lossGrad is the mean squared error of the one-step-ahead predictions of every
@@ -41,7 +42,7 @@ func (r *rnnBaseline) lossGrad(batch []spiral) (float64, error) {
 	for j := range xs {
 		x := make([]float64, B*rnnFeatures)
 		for b, sp := range batch {
-			x[b*3], x[b*3+1] = sp.Obs[j][0], sp.Obs[j][1]
+			x[b*3], x[b*3+1] = sp.Obs[j][0]/r.posUnit, sp.Obs[j][1]/r.posUnit
 			x[b*3+2] = float64(sp.ObsIdx[j+1]-sp.ObsIdx[j]) * gridDT / gapUnit
 		}
 		xs[j] = x
@@ -102,7 +103,7 @@ func (r *rnnBaseline) extrapolate(batch []spiral) ([][][2]float64, error) {
 			if j+1 < N {
 				next = sp.ObsIdx[j+1]
 			}
-			x[b*3], x[b*3+1] = sp.Obs[j][0], sp.Obs[j][1]
+			x[b*3], x[b*3+1] = sp.Obs[j][0]/r.posUnit, sp.Obs[j][1]/r.posUnit
 			x[b*3+2] = float64(next-sp.ObsIdx[j]) * gridDT / gapUnit
 		}
 		xs[j] = x
@@ -136,7 +137,7 @@ func (r *rnnBaseline) extrapolate(batch []spiral) ([][][2]float64, error) {
 		}
 		for b := 0; b < B; b++ {
 			o := b * (rnnFeatures + H)
-			in[o], in[o+1], in[o+2] = cur[2*b], cur[2*b+1], gridDT/gapUnit
+			in[o], in[o+1], in[o+2] = cur[2*b]/r.posUnit, cur[2*b+1]/r.posUnit, gridDT/gapUnit
 			copy(in[o+rnnFeatures:o+rnnFeatures+H], h[b*H:(b+1)*H])
 		}
 		if err := r.rec.cell.Forward(in, h); err != nil {

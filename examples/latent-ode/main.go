@@ -77,6 +77,7 @@ type config struct {
 	LR        float64 `json:"lr"`
 	Schedule  string  `json:"schedule"`
 	Clip      float64 `json:"clip_norm,omitempty"`
+	PosUnit   float64 `json:"pos_unit"`
 	RTol      float64 `json:"rtol"`
 	ATol      float64 `json:"atol"`
 	Workers   int     `json:"workers"`
@@ -127,6 +128,7 @@ func parse(args []string) (*config, error) {
 	fs.Float64Var(&c.LR, "lr", 0.01, "Adam learning rate")
 	fs.StringVar(&c.Schedule, "schedule", "cosine", "learning rate of both models: cosine (annealed to lr/10 over -iters) or constant")
 	fs.Float64Var(&c.Clip, "clip", 0, "clip both models' gradient to this global norm (0: no clipping)")
+	fs.Float64Var(&c.PosUnit, "pos-unit", 1, "divide the positions fed to both recurrent nets (encoder and baseline) by this; targets stay in data units")
 	fs.Float64Var(&c.RTol, "rtol", 1e-5, "Dopri5 relative tolerance")
 	fs.Float64Var(&c.ATol, "atol", 1e-7, "Dopri5 absolute tolerance")
 	fs.IntVar(&c.Workers, "workers", 0, "goroutines per graph call (0: all cores)")
@@ -153,7 +155,7 @@ func parse(args []string) (*config, error) {
 		return nil, errors.Errorf("latent-ode: -obs %d not in [2, %d]", c.Obs, nWindow)
 	}
 	if c.Train < 1 || c.Test < 4 || c.Iters < 1 || c.Batch < 1 || c.Batch > c.Train || !(c.LR > 0) || !(c.Sigma > 0) || c.Noise < 0 ||
-		c.Hidden < 1 || c.Latent < 1 || c.NHidden < 1 || c.RNNHidden < 1 {
+		c.Hidden < 1 || c.Latent < 1 || c.NHidden < 1 || c.RNNHidden < 1 || !(c.PosUnit > 0) {
 		return nil, errors.Errorf("latent-ode: invalid settings %+v", *c)
 	}
 	if c.Schedule != "constant" && c.Schedule != "cosine" || c.Clip < 0 {
@@ -257,6 +259,7 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		m.posUnit = cfg.PosUnit
 		var fwd, bwd []float64
 		t0 := time.Now()
 		loss, ms, err := train("latent ODE", cfg, ps, trainSet, rng, func(b []spiral, r *rand.Rand) (float64, error) {
@@ -285,6 +288,7 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		r.posUnit = cfg.PosUnit
 		t0 := time.Now()
 		loss, ms, err := train("RNN", cfg, ps, trainSet, rng, func(b []spiral, _ *rand.Rand) (float64, error) { return r.lossGrad(b) }, stderr)
 		if err != nil {

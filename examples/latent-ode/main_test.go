@@ -148,7 +148,7 @@ func TestSpiralData(t *testing.T) {
 	}
 	// The encoder reads each spiral backwards: step k holds observation N-1-k, with
 	// its own time, and the gap to the next observation (0 after the last).
-	xs := encoderInputs(data)
+	xs := encoderInputs(data, 1)
 	N := len(data[0].ObsIdx)
 	for b, sp := range data {
 		for k, x := range xs {

@@ -32,15 +32,18 @@ type latentODE struct {
 	dec    *graph.Func     // latent -> observation
 	latent int
 	sigma  float64
-	aopt   adjoint.Options
-	nfeFwd int // NFE of the last training step's forward solve
-	nfeBwd int // VJPs of its backward pass
+	// posUnit divides the observed positions fed to the encoder (1 in the
+	// constructor; -pos-unit sets it for both models).
+	posUnit float64
+	aopt    adjoint.Options
+	nfeFwd  int // NFE of the last training step's forward solve
+	nfeBwd  int // VJPs of its backward pass
 }
 
 const encFeatures = 4
 
 func newLatentODE(ps *graph.Params, cell string, hidden, latent, nhidden int, sigma float64, solver odeint.Options, opt graph.Options) (*latentODE, error) {
-	m := &latentODE{ps: ps, latent: latent, sigma: sigma}
+	m := &latentODE{ps: ps, latent: latent, sigma: sigma, posUnit: 1}
 	var err error
 	if m.enc, err = newRecurrent(cell, ps, "enc", encFeatures, hidden, opt); err != nil {
 		return nil, err
@@ -70,9 +73,9 @@ func newLatentODE(ps *graph.Params, cell string, hidden, latent, nhidden int, si
 }
 
 // encoderInputs returns the backward sequence of encoder features: step k holds, for
-// every spiral, observation N-1-k with its time and the gap to the next observation (0
-// for the last).
-func encoderInputs(batch []spiral) [][]float64 {
+// every spiral, observation N-1-k (divided by posUnit) with its time and the gap to the
+// next observation (0 for the last).
+func encoderInputs(batch []spiral, posUnit float64) [][]float64 {
 	N := len(batch[0].ObsIdx)
 	xs := make([][]float64, N)
 	for k := range xs {
@@ -84,8 +87,8 @@ func encoderInputs(batch []spiral) [][]float64 {
 			if j+1 < N {
 				gap = float64(sp.ObsIdx[j+1])*gridDT - t
 			}
-			x[b*encFeatures+0] = sp.Obs[j][0]
-			x[b*encFeatures+1] = sp.Obs[j][1]
+			x[b*encFeatures+0] = sp.Obs[j][0] / posUnit
+			x[b*encFeatures+1] = sp.Obs[j][1] / posUnit
 			x[b*encFeatures+2] = t / timeUnit
 			x[b*encFeatures+3] = gap / gapUnit
 		}
@@ -97,7 +100,7 @@ func encoderInputs(batch []spiral) [][]float64 {
 // encode runs the encoder and returns its final hidden state and q(z0)'s parameters
 // laid out [B, 2*latent] (mu then logvar per spiral).
 func (m *latentODE) encode(batch []spiral) (hN, q []float64, err error) {
-	hs, err := m.enc.forward(encoderInputs(batch), len(batch))
+	hs, err := m.enc.forward(encoderInputs(batch, m.posUnit), len(batch))
 	if err != nil {
 		return nil, nil, err
 	}

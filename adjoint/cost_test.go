@@ -25,15 +25,7 @@ func TestSeminormSavesBackwardSteps(t *testing.T) {
 	c := [][]float64{nil, {0.3, -0.2}, {1, 0.7}}
 	opt := odeint.Options{RTol: 1e-6, ATol: 1e-8}
 	run := func(semi bool, o odeint.Options) *Gradients {
-		tp, err := Forward(d, y0, ts, Options{Solver: o, Seminorm: semi})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := tp.Backward(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g
+		return gradients(t, d, y0, ts, c, Options{Solver: o, Seminorm: semi})
 	}
 	full, semi := run(false, opt), run(true, opt)
 	ref := run(false, odeint.Options{RTol: 1e-9, ATol: 1e-11})
@@ -294,15 +286,7 @@ func TestBackwardOptions(t *testing.T) {
 	y0, ts := []float64{0.5, -1, 0.3}, []float64{0, 1, 2}
 	c := [][]float64{nil, {1, 0.5, -0.2}, {0.3, -1, 2}}
 	run := func(fwd odeint.Options, bwd *odeint.Options) *Gradients {
-		tp, err := Forward(d, y0, ts, Options{Solver: fwd, Backward: bwd})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := tp.Backward(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g
+		return gradients(t, d, y0, ts, c, Options{Solver: fwd, Backward: bwd})
 	}
 	fwd := odeint.Options{RTol: 1e-8, ATol: 1e-10}
 	ref := run(odeint.Options{RTol: 1e-12, ATol: 1e-14}, nil)

@@ -74,6 +74,20 @@ func newDyn(t testing.TB, build graph.BuildFunc, sample []int, seed uint64) (*gr
 	return d, ps
 }
 
+// gradients runs Forward and Backward with the cotangents c, failing the test on error.
+func gradients(t testing.TB, f Dynamics, y0, ts []float64, c [][]float64, opt Options) *Gradients {
+	t.Helper()
+	tp, err := Forward(f, y0, ts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := tp.Backward(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // goDyn is a right-hand side written by hand in Go, with its analytic VJP.
 type goDyn struct {
 	theta []float64

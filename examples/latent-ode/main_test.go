@@ -28,7 +28,8 @@ func TestQuick(t *testing.T) {
 	if rep.Latent == nil || rep.RNN == nil {
 		t.Fatalf("missing model reports: %s", lines[len(lines)-1])
 	}
-	for _, v := range []float64{rep.Latent.ReconRMSE, rep.Latent.ExtrapRMSE, rep.RNN.ExtrapRMSE} {
+	for _, v := range []float64{rep.Latent.ReconRMSE, rep.Latent.ExtrapRMSE, rep.RNN.ExtrapRMSE,
+		rep.Latent.TrainReconRMSE, rep.Latent.TrainExtrapRMSE, rep.RNN.TrainExtrapRMSE} {
 		if !(v > 0) || math.IsInf(v, 0) {
 			t.Fatalf("bad RMSE in %s", lines[len(lines)-1])
 		}
@@ -167,5 +168,32 @@ func TestSpiralData(t *testing.T) {
 	p := basePoint(false, nTotal-1)
 	if math.Abs(p[0]-(5+0.3*6*math.Pi)) > 1e-9 || math.Abs(p[1]) > 1e-9 {
 		t.Fatalf("basePoint = %v", p)
+	}
+}
+
+// TestLatentScores checks that the reconstruction RMSE covers the window only and the
+// extrapolation RMSE the points after it: predictions off by a constant in x only have
+// RMSE |offset|/sqrt(2) over the two coordinates, exactly up to rounding.
+func TestLatentScores(t *testing.T) {
+	data := makeSpirals(rand.New(rand.NewPCG(1, 2)), 4, 10, 0.1)
+	for _, tc := range []struct{ window, after float64 }{{0, 0}, {0.3, 0}, {0, 0.5}, {0.2, -0.7}} {
+		pred := make([][][2]float64, len(data))
+		for i, sp := range data {
+			pred[i] = make([][2]float64, len(sp.Truth))
+			for k, p := range sp.Truth {
+				off := tc.window
+				if k >= nWindow {
+					off = tc.after
+				}
+				pred[i][k] = [2]float64{p[0] + off, p[1]}
+			}
+		}
+		recon, extrap := latentScores(data, pred)
+		if want := math.Abs(tc.window) / math.Sqrt2; math.Abs(recon-want) > 1e-12 {
+			t.Errorf("offsets %+v: reconstruction RMSE %g, want %g", tc, recon, want)
+		}
+		if want := math.Abs(tc.after) / math.Sqrt2; math.Abs(extrap-want) > 1e-12 {
+			t.Errorf("offsets %+v: extrapolation RMSE %g, want %g", tc, extrap, want)
+		}
 	}
 }

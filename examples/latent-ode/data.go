@@ -24,7 +24,7 @@ var gridDT = tStop / float64(nTotal-1)
 // extrapolation points, and its own irregular noisy observations.
 type spiral struct {
 	Clockwise bool
-	Truth     [][2]float64 // nWindow+nExtrap clean points at k*gridDT
+	Truth     [][2]float64 // clean points at k*gridDT: the window and the nExtrap after it (see makeSpirals)
 	ObsIdx    []int        // sorted grid indices of the observations, all < nWindow
 	Obs       [][2]float64 // noisy observations at ObsIdx
 }
@@ -43,17 +43,32 @@ func basePoint(cw bool, i int) [2]float64 {
 	return [2]float64{r*math.Cos(t) + 5, r * math.Sin(t)}
 }
 
+// Window start ranges (grid indices). Training windows start anywhere in
+// [nWindow, nTotal-nWindow), as torchdiffeq's generator draws them, so that together they
+// cover the base spirals up to their last point; held-out windows start at most at
+// nTotal-nWindow-nExtrap, so that the nExtrap points to extrapolate to lie on the base
+// spiral too, in a region that training windows cover. (Until 2026-12-04 training
+// windows also stopped at nTotal-nWindow-nExtrap: nothing in training reached the last
+// nExtrap points, where the clockwise spiral's radius grows from 5 to 15, and the
+// held-out spirals that extrapolate into them made up 90-97 % of both models' squared
+// extrapolation error; see BENCHMARKS.md.)
+const (
+	trainLastStart = nTotal - nWindow - 1
+	testLastStart  = nTotal - nWindow - nExtrap
+)
+
 // makeSpirals draws n spirals, alternating clockwise and counter-clockwise (so exactly
-// half of each), each starting at a uniformly random grid index in
-// [nWindow, nTotal-nWindow-nExtrap] (torchdiffeq keeps the start nWindow away from both
-// ends; we also keep the nExtrap extrapolation points on the base spiral), observed at its own
-// random subset of obs of the window's nWindow times with N(0, noise^2) noise.
-func makeSpirals(rng *rand.Rand, n, obs int, noise float64) []spiral {
+// half of each), each starting at a uniformly random grid index in [nWindow, lastStart]
+// and observed at its own random subset of obs of the window's nWindow times with
+// N(0, noise^2) noise. Truth holds the nWindow+nExtrap points from the start, or as many
+// as the base spiral has (at least the window: lastStart must be at most
+// nTotal-nWindow).
+func makeSpirals(rng *rand.Rand, n, obs int, noise float64, lastStart int) []spiral {
 	out := make([]spiral, n)
 	for s := range out {
 		cw := s%2 == 0
-		start := nWindow + rng.IntN(nTotal-2*nWindow-nExtrap+1)
-		sp := spiral{Clockwise: cw, Truth: make([][2]float64, nWindow+nExtrap)}
+		start := nWindow + rng.IntN(lastStart-nWindow+1)
+		sp := spiral{Clockwise: cw, Truth: make([][2]float64, min(nWindow+nExtrap, nTotal-start))}
 		for k := range sp.Truth {
 			sp.Truth[k] = basePoint(cw, start+k)
 		}
@@ -66,5 +81,17 @@ func makeSpirals(rng *rand.Rand, n, obs int, noise float64) []spiral {
 		out[s] = sp
 	}
 	rng.Shuffle(n, func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// withExtrapolation returns up to n of the spirals whose Truth covers the extrapolation
+// points, in their order.
+func withExtrapolation(data []spiral, n int) []spiral {
+	var out []spiral
+	for _, sp := range data {
+		if len(out) < n && len(sp.Truth) == nWindow+nExtrap {
+			out = append(out, sp)
+		}
+	}
 	return out
 }

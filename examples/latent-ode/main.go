@@ -13,9 +13,8 @@
 //
 // Latent ODE: a recurrent encoder (GRU or RNN, 25 hidden) run backwards over the
 // observations with their times and gaps as inputs gives q(z0) (latent dim 6; the
-// paper's 4 is -latent 4, and extrapolated worse at 100 observations on two of three
-// seeds, see BENCHMARKS.md); z0 = mu + sigma eps; dz/dt = f(z) with f
-// 6-20-ELU-20-ELU-6 is solved ONCE per batch at the union of the batch's observation
+// paper's 4 is -latent 4, compared in BENCHMARKS.md); z0 = mu + sigma eps;
+// dz/dt = f(z) with f 6-20-ELU-20-ELU-6 is solved ONCE per batch at the union of the batch's observation
 // times (Dopri5: outputs are interpolated, so extra output times cost no evaluations);
 // a decoder 6-20-ReLU-2 maps z(t) to x(t); the loss is the negative ELBO with a
 // Gaussian likelihood (sigma 0.3) and KL(q || N(0, I)); Adam with lr 0.01 annealed

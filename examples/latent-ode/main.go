@@ -14,10 +14,10 @@
 // Latent ODE: a recurrent encoder (GRU or RNN, 25 hidden) run backwards over the
 // observations with their times and gaps as inputs gives q(z0) (latent dim 6; the
 // paper's 4 is -latent 4, compared in BENCHMARKS.md); z0 = mu + sigma eps;
-// dz/dt = f(z) with f 6-20-ELU-20-ELU-6 is solved ONCE per batch at the union of the batch's observation
-// times (Dopri5: outputs are interpolated, so extra output times cost no evaluations);
-// a decoder 6-20-ReLU-2 maps z(t) to x(t); the loss is the negative ELBO with a
-// Gaussian likelihood (sigma 0.3) and KL(q || N(0, I)); Adam with lr 0.01 annealed
+// dz/dt = f(z) with f 6-20-ELU-20-ELU-6 is solved ONCE per batch at the union of the
+// batch's observation times (Dopri5: outputs are interpolated, so extra output times
+// cost no evaluations); a decoder 6-20-ReLU-2 maps z(t) to x(t); the loss is the
+// negative ELBO with a Gaussian likelihood (sigma 0.3) and KL(q || N(0, I)); Adam with lr 0.01 annealed
 // along a cosine to 0.001 over 4000 iterations of 100 spirals (the settings of the
 // table in BENCHMARKS.md: 12-25 minutes on two cores). Gradients go through the solve
 // by direct backpropagation (see model.go).

@@ -75,6 +75,7 @@ type config struct {
 	Hidden    int     `json:"hidden"`
 	Latent    int     `json:"latent"`
 	NHidden   int     `json:"nhidden"`
+	ODEHidden int     `json:"ode_hidden"`
 	RNNHidden int     `json:"rnn_hidden"`
 	Iters     int     `json:"iters"`
 	Batch     int     `json:"batch"`
@@ -130,7 +131,8 @@ func parse(args []string) (*config, error) {
 	fs.StringVar(&c.Cell, "cell", cellGRU, "recurrent cell of the encoder and the baseline: gru or rnn")
 	fs.IntVar(&c.Hidden, "hidden", 25, "encoder hidden units")
 	fs.IntVar(&c.Latent, "latent", 6, "latent dimension (the paper: 4)")
-	fs.IntVar(&c.NHidden, "nhidden", 20, "hidden units of the ODE function, the decoder and the baseline's head")
+	fs.IntVar(&c.NHidden, "nhidden", 20, "hidden units of the decoder and the baseline's head")
+	fs.IntVar(&c.ODEHidden, "ode-hidden", 20, "hidden units of each of the ODE function's two hidden layers")
 	fs.IntVar(&c.RNNHidden, "rnn-hidden", 25, "baseline hidden units")
 	fs.IntVar(&c.Iters, "iters", 4000, "training iterations of each model")
 	fs.IntVar(&c.Batch, "batch", 100, "spirals per batch")
@@ -164,7 +166,7 @@ func parse(args []string) (*config, error) {
 		return nil, errors.Errorf("latent-ode: -obs %d not in [2, %d]", c.Obs, nWindow)
 	}
 	if c.Train < 1 || c.Test < 4 || c.Iters < 1 || c.Batch < 1 || c.Batch > c.Train || !(c.LR > 0) || !(c.Sigma > 0) || c.Noise < 0 ||
-		c.Hidden < 1 || c.Latent < 1 || c.NHidden < 1 || c.RNNHidden < 1 || !(c.PosUnit > 0) {
+		c.Hidden < 1 || c.Latent < 1 || c.NHidden < 1 || c.ODEHidden < 1 || c.RNNHidden < 1 || !(c.PosUnit > 0) {
 		return nil, errors.Errorf("latent-ode: invalid settings %+v", *c)
 	}
 	if c.Schedule != "constant" && c.Schedule != "cosine" || c.Clip < 0 {
@@ -277,7 +279,7 @@ func run(args []string, stdout io.Writer) error {
 	var latentPred, rnnPred [][][2]float64
 	if cfg.Models != "rnn" {
 		ps := graph.NewParams(rand.New(rand.NewPCG(cfg.Seed, 1)))
-		m, err := newLatentODE(ps, cfg.Cell, cfg.Hidden, cfg.Latent, cfg.NHidden, cfg.Sigma, odeint.Options{RTol: cfg.RTol, ATol: cfg.ATol}, gopt)
+		m, err := newLatentODE(ps, cfg.Cell, cfg.Hidden, cfg.Latent, cfg.ODEHidden, cfg.NHidden, cfg.Sigma, odeint.Options{RTol: cfg.RTol, ATol: cfg.ATol}, gopt)
 		if err != nil {
 			return err
 		}

@@ -90,7 +90,7 @@ func TestLatentODEGradient(t *testing.T) {
 			data := makeSpirals(rng, 3, 5, 0.1, trainLastStart)
 			ps := graph.NewParams(rng)
 			// Fixed RK4 steps: the direct gradient is exact for the discrete solve.
-			m, err := newLatentODE(ps, cell, 6, 3, 5, 0.3, odeint.Options{Method: odeint.RK4, Step: 0.05}, graph.Options{Workers: 1})
+			m, err := newLatentODE(ps, cell, 6, 3, 4, 5, 0.3, odeint.Options{Method: odeint.RK4, Step: 0.05}, graph.Options{Workers: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -42,7 +42,7 @@ type latentODE struct {
 
 const encFeatures = 4
 
-func newLatentODE(ps *graph.Params, cell string, hidden, latent, nhidden int, sigma float64, solver odeint.Options, opt graph.Options) (*latentODE, error) {
+func newLatentODE(ps *graph.Params, cell string, hidden, latent, odeHidden, nhidden int, sigma float64, solver odeint.Options, opt graph.Options) (*latentODE, error) {
 	m := &latentODE{ps: ps, latent: latent, sigma: sigma, posUnit: 1}
 	var err error
 	if m.enc, err = newRecurrent(cell, ps, "enc", encFeatures, hidden, opt); err != nil {
@@ -52,7 +52,7 @@ func newLatentODE(ps *graph.Params, cell string, hidden, latent, nhidden int, si
 		return nil, errors.Wrap(err, "latent-ode: h2o")
 	}
 	odef := layers.Named{Name: "odef", Layer: layers.Sequential{
-		layers.Linear{Out: nhidden}, layers.ELU, layers.Linear{Out: nhidden}, layers.ELU, layers.Linear{Out: latent}}}
+		layers.Linear{Out: odeHidden}, layers.ELU, layers.Linear{Out: odeHidden}, layers.ELU, layers.Linear{Out: latent}}}
 	if m.f, err = graph.NewDynamics(layers.DynamicsOf(odef), ps, []int{latent}, opt); err != nil {
 		return nil, errors.Wrap(err, "latent-ode: dynamics")
 	}

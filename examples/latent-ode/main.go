@@ -19,7 +19,7 @@
 // cost no evaluations); a decoder 6-20-ReLU-2 maps z(t) to x(t); the loss is the
 // negative ELBO with a Gaussian likelihood (sigma 0.3) and KL(q || N(0, I)); Adam with lr 0.01 annealed
 // along a cosine to 0.001 over 4000 iterations of 100 spirals (the settings of the
-// table in BENCHMARKS.md: 12-25 minutes on two cores). Gradients go through the solve
+// table in BENCHMARKS.md: 7-19 minutes a run with -workers 1). Gradients go through the solve
 // by direct backpropagation (see model.go).
 //
 // RNN baseline: a recurrent net over the same observations with the time gap to the next

@@ -83,6 +83,32 @@ func checkGrad(t *testing.T, ps *graph.Params, loss func() (float64, error)) {
 	t.Logf("%d parameters checked", checked)
 }
 
+// TestBadSettings: every invalid setting is an error before any work, never a panic;
+// the solver's tolerances are checked by odeint when the first solve starts.
+func TestBadSettings(t *testing.T) {
+	for _, args := range [][]string{
+		{"-obs", "1"}, {"-obs", "101"}, {"-iters", "0"}, {"-batch", "0"}, {"-train", "10", "-batch", "11"},
+		{"-lr", "0"}, {"-lr", "NaN"}, {"-sigma", "-1"}, {"-noise", "-0.1"}, {"-latent", "0"}, {"-hidden", "0"},
+		{"-nhidden", "0"}, {"-ode-hidden", "0"}, {"-rnn-hidden", "0"}, {"-pos-unit", "0"}, {"-schedule", "step"},
+		{"-clip", "-1"}, {"-models", "lstm"}, {"-cell", "lstm"}, {"-no-such-flag"}, {"-rtol", "-1"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			var out bytes.Buffer
+			err := run(append([]string{"-quick", "-out", dir}, args...), &out)
+			if err == nil {
+				t.Fatalf("no error for %v", args)
+			}
+			if !strings.HasPrefix(err.Error(), "latent-ode") && !strings.Contains(err.Error(), "tol") {
+				t.Errorf("error does not say where it comes from: %v", err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("%d files written for a run that failed", len(entries))
+			}
+		})
+	}
+}
+
 func TestLatentODEGradient(t *testing.T) {
 	for _, cell := range []string{cellGRU, cellRNN} {
 		t.Run(cell, func(t *testing.T) {

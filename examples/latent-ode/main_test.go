@@ -273,3 +273,35 @@ func TestLatentScores(t *testing.T) {
 		}
 	}
 }
+
+func TestByDirection(t *testing.T) {
+	data := makeSpirals(rand.New(rand.NewPCG(1, 2)), 6, 10, 0.1, testLastStart)
+	// Offsets 0.3 on clockwise spirals and 0.8 on the others after the window: the split
+	// gives each, and the two mean squares, weighted by the spirals' counts, give the whole.
+	after := make([][][2]float64, len(data))
+	ncw := 0
+	for i, sp := range data {
+		off := 0.8
+		if sp.Clockwise {
+			off, ncw = 0.3, ncw+1
+		}
+		for _, p := range sp.Truth[nWindow:] {
+			after[i] = append(after[i], [2]float64{p[0], p[1] + off})
+		}
+	}
+	if ncw == 0 || ncw == len(data) {
+		t.Fatalf("%d of %d spirals clockwise: both directions needed", ncw, len(data))
+	}
+	cw, ccw := byDirection(data, after, nWindow)
+	if math.Abs(cw-0.3/math.Sqrt2) > 1e-12 || math.Abs(ccw-0.8/math.Sqrt2) > 1e-12 {
+		t.Errorf("by direction %g, %g; want %g, %g", cw, ccw, 0.3/math.Sqrt2, 0.8/math.Sqrt2)
+	}
+	whole := rmse(data, after, nWindow)
+	n := float64(len(data))
+	if got := math.Sqrt((float64(ncw)*cw*cw + (n-float64(ncw))*ccw*ccw) / n); math.Abs(got-whole) > 1e-12 {
+		t.Errorf("directions recombine to %g, whole %g", got, whole)
+	}
+	if cw, ccw := byDirection(data[:0], nil, nWindow); cw != 0 || ccw != 0 {
+		t.Errorf("no spirals: %g, %g", cw, ccw)
+	}
+}

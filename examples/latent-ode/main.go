@@ -17,10 +17,10 @@
 // dz/dt = f(z) with f 6-20-ELU-20-ELU-6 is solved ONCE per batch at the union of the
 // batch's observation times (Dopri5: outputs are interpolated, so extra output times
 // cost no evaluations); a decoder 6-20-ReLU-2 maps z(t) to x(t); the loss is the
-// negative ELBO with a Gaussian likelihood (sigma 0.3) and KL(q || N(0, I)); Adam with lr 0.01 annealed
-// along a cosine to 0.001 over 4000 iterations of 100 spirals (the settings of the
-// table in BENCHMARKS.md: 7-19 minutes a run with -workers 1). Gradients go through the solve
-// by direct backpropagation (see model.go).
+// negative ELBO with a Gaussian likelihood (sigma 0.3) and KL(q || N(0, I)); Adam with
+// lr 0.01 annealed along a cosine to 0.001 over 4000 iterations of 100 spirals (the
+// settings of the table in BENCHMARKS.md: 7-19 minutes a run with -workers 1).
+// Gradients go through the solve by direct backpropagation (see model.go).
 //
 // RNN baseline: a recurrent net over the same observations with the time gap to the next
 // observation as an input, trained to predict the next observation and extrapolating
@@ -259,11 +259,10 @@ func rmse(data []spiral, pred [][][2]float64, lo int) float64 {
 // (the nExtrap points after it).
 func latentScores(data []spiral, pred [][][2]float64) (recon, extrap float64) {
 	window := make([][][2]float64, len(pred))
-	after := make([][][2]float64, len(pred))
 	for i := range pred {
-		window[i], after[i] = pred[i][:nWindow], pred[i][nWindow:]
+		window[i] = pred[i][:nWindow]
 	}
-	return rmse(data, window, 0), rmse(data, after, nWindow)
+	return rmse(data, window, 0), rmse(data, extrapolated(pred), nWindow)
 }
 
 // byDirection returns rmse(data, pred, lo) over the clockwise and the counter-clockwise
